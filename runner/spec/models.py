@@ -1,0 +1,209 @@
+"""Typed desired state: the pydantic models behind every file under ``specs/``.
+
+Unknown keys are rejected everywhere (``extra="forbid"``) so a typo is an error, not a
+silently ignored setting. Cross-field rules that span several files (duplicate ports,
+project paths) live in ``runner.spec.checks``; rules inside one object live here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,40}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Port = Annotated[int, Field(ge=1024, le=65535)]
+Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(StrictModel):
+    """A secret by reference only: an environment variable or a file, never a value."""
+
+    env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+
+# ----------------------------------------------------------------- platform.yaml
+
+
+class MlflowSpec(StrictModel):
+    host: str = "127.0.0.1"
+    port: Port = 5000
+    backend: Literal["sqlite"] = "sqlite"
+    workers: int = Field(default=1, ge=1, le=8)
+
+
+class ListenerSpec(StrictModel):
+    host: str = "127.0.0.1"
+    port: Port
+
+
+class GrafanaSpec(ListenerSpec):
+    admin_password: SecretRef
+
+
+class MonitoringSpec(StrictModel):
+    scrape_interval_s: int = Field(default=15, ge=1, le=300)
+    evaluation_interval_s: int = Field(default=15, ge=1, le=300)
+    prometheus: ListenerSpec = ListenerSpec(port=9090)
+    alertmanager: ListenerSpec = ListenerSpec(port=9093)
+    exporter: ListenerSpec = ListenerSpec(port=9108)  # runner exporter + /alerts webhook
+    grafana: GrafanaSpec
+
+
+class WindowSpec(StrictModel):
+    """A recurring window: starts at each cron match and lasts ``duration_min``."""
+
+    name: Name
+    cron: str
+    duration_min: int = Field(ge=1, le=60 * 24 * 31)
+
+
+class MaintenanceSpec(StrictModel):
+    windows: list[WindowSpec] = []
+    freeze: list[WindowSpec] = []
+    backup_keep: int = Field(default=6, ge=1)
+
+
+class NotificationSink(StrictModel):
+    name: Name
+    type: Literal["file", "webhook"]
+    path: str | None = None
+    url: SecretRef | None = None  # webhook URLs often embed tokens: by reference
+    min_severity: Literal["info", "warning", "critical"] = "info"
+
+    @model_validator(mode="after")
+    def _target_matches_type(self) -> NotificationSink:
+        if self.type == "file" and not self.path:
+            raise ValueError("a file sink needs path")
+        if self.type == "webhook" and self.url is None:
+            raise ValueError("a webhook sink needs url (env or file reference)")
+        return self
+
+
+class AlertAction(StrictModel):
+    """What the runner does when an alert reaches its webhook (configured, not coded)."""
+
+    alert: str  # alert kind: error_rate, latency_p99_s, cpu, memory, drift_share
+    severity: Literal["warning", "critical"] = "critical"
+    playbook: Name  # retrain, rollback, ...
+    within_deploy_window_s: int | None = Field(default=None, ge=1)
+
+
+class PlatformSpec(StrictModel):
+    environment: Name = "dev"
+    runtime: Literal["local", "docker", "swarm", "kubernetes"] = "local"
+    state_dir: str = ".state"
+    mlflow: MlflowSpec = MlflowSpec()
+    monitoring: MonitoringSpec
+    maintenance: MaintenanceSpec = MaintenanceSpec()
+    notifications: list[NotificationSink] = []
+    alert_actions: list[AlertAction] = []
+    post_deploy_watch_s: int = Field(default=30, ge=0, le=3600)
+
+
+# ------------------------------------------------------------ services/<name>.yaml
+
+
+class ModelRef(StrictModel):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")]
+    version: int = Field(ge=1)
+
+
+class GateSpec(StrictModel):
+    """Promotion gate: the primary metric must meet ``min`` and not regress beyond tolerance."""
+
+    metric: str
+    min: float
+    max_regression: Ratio = 0.01
+    greater_is_better: bool = True
+    guardrails: list[str] = []  # each may drop at most guardrail_max_drop
+    guardrail_max_drop: Ratio = 0.05
+
+
+class HealthSpec(StrictModel):
+    path: str = Field(default="/health", pattern=r"^/")
+    timeout_s: float = Field(default=2.0, gt=0, le=60)
+    retries: int = Field(default=20, ge=1, le=1000)
+    interval_s: float = Field(default=0.5, gt=0, le=60)
+
+
+class ResourcesSpec(StrictModel):
+    cpu: float = Field(default=1.0, gt=0, le=64)
+    memory_mb: int = Field(default=512, ge=64, le=262144)
+
+
+class Threshold(StrictModel):
+    warning: float = Field(ge=0)
+    critical: float = Field(ge=0)
+    for_s: int = Field(default=60, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _warning_below_critical(self) -> Threshold:
+        if self.warning > self.critical:
+            raise ValueError(
+                f"warning ({self.warning:g}) must not be above critical ({self.critical:g})"
+            )
+        return self
+
+
+class AlertsSpec(StrictModel):
+    """The runbook's threshold table."""
+
+    error_rate: Threshold = Threshold(warning=0.01, critical=0.05)
+    latency_p99_s: Threshold = Threshold(warning=2, critical=5)
+    cpu: Threshold = Threshold(warning=0.70, critical=0.90)
+    memory: Threshold = Threshold(warning=0.80, critical=0.95)
+    drift_share: Threshold = Threshold(warning=0.30, critical=0.50)
+
+
+class RetrainSpec(StrictModel):
+    schedule: str = "0 0 1 * *"  # cron, checked in runner.spec.checks
+    drift_share: Ratio = 0.50
+    metric_drop: Ratio = 0.05
+    min_rows: int = Field(default=200, ge=1)
+
+
+class ServiceSpec(StrictModel):
+    name: Name
+    project: str  # path relative to the repository root; must exist
+    port: Port
+    replicas: int = Field(default=1, ge=1, le=50)
+    image: str = Field(pattern=r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$")
+    model: ModelRef
+    gate: GateSpec
+    health: HealthSpec = HealthSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+    alerts: AlertsSpec = AlertsSpec()
+    retrain: RetrainSpec = RetrainSpec()
+    smoke_request: str = "tests/fixtures/sample_request.json"  # relative to project
+
+    @field_validator("project")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/"):
+            raise ValueError("must be a path inside the repository")
+        return value
+
+
+class Platform(StrictModel):
+    """Everything desired, after environment overlays: what render and reconcile consume."""
+
+    platform: PlatformSpec
+    services: dict[str, ServiceSpec]
+    environment: str
+    root: str  # repository root the relative paths refer to
+
+    def service(self, name: str) -> ServiceSpec:
+        return self.services[name]
