@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: set up, lint, type-check, check generated/ is fresh, run the suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff"; ruff check runner tests tasks.py bench projects
+echo "== mypy"; mypy
+echo "== validate + render --check"; inv validate && inv render --check
+echo "== pytest"; pytest -q "$@"
