@@ -17,6 +17,21 @@ Port = Annotated[int, Field(ge=1024, le=65535)]
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
+class FieldValueError(ValueError):
+    """A ValueError from a model validator that belongs to one field of that model.
+
+    pydantic locates model-level validator errors at the model; the spec loader moves
+    the error to ``field`` so the message points at the line the user must change.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+ALERT_KINDS = ("error_rate", "latency_p99_s", "cpu", "memory", "drift_share")
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,16 +101,16 @@ class NotificationSink(StrictModel):
     @model_validator(mode="after")
     def _target_matches_type(self) -> NotificationSink:
         if self.type == "file" and not self.path:
-            raise ValueError("a file sink needs path")
+            raise FieldValueError("path", "a file sink needs path")
         if self.type == "webhook" and self.url is None:
-            raise ValueError("a webhook sink needs url (env or file reference)")
+            raise FieldValueError("url", "a webhook sink needs url (env or file reference)")
         return self
 
 
 class AlertAction(StrictModel):
     """What the runner does when an alert reaches its webhook (configured, not coded)."""
 
-    alert: str  # alert kind: error_rate, latency_p99_s, cpu, memory, drift_share
+    alert: Literal["error_rate", "latency_p99_s", "cpu", "memory", "drift_share"]
     severity: Literal["warning", "critical"] = "critical"
     playbook: Name  # retrain, rollback, ...
     within_deploy_window_s: int | None = Field(default=None, ge=1)
@@ -152,8 +167,9 @@ class Threshold(StrictModel):
     @model_validator(mode="after")
     def _warning_below_critical(self) -> Threshold:
         if self.warning > self.critical:
-            raise ValueError(
-                f"warning ({self.warning:g}) must not be above critical ({self.critical:g})"
+            raise FieldValueError(
+                "warning",
+                f"warning ({self.warning:g}) must not be above critical ({self.critical:g})",
             )
         return self
 
@@ -181,6 +197,7 @@ class ServiceSpec(StrictModel):
     port: Port
     replicas: int = Field(default=1, ge=1, le=50)
     image: str = Field(pattern=r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$")
+    task: Literal["classification", "regression"] = "classification"
     model: ModelRef
     gate: GateSpec
     health: HealthSpec = HealthSpec()

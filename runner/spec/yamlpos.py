@@ -1,0 +1,138 @@
+"""YAML loading that remembers where every value came from.
+
+PyYAML's composer gives nodes with start marks; we construct the plain data with the
+safe constructor and walk the same nodes to record, for every path in the document,
+the position of its key and of its value. Error messages then point at the user's
+file, line and column instead of at our code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PathT = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Pos:
+    """A place in a spec file. ``prefix`` is where the document sits inside that file
+    (``("services", "bankchurn")`` for a service section of an overlay), so messages can
+    name the field path as the user sees it in that file."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+    prefix: PathT = ()
+
+
+@dataclass
+class Positions:
+    """Path -> position of the value, and path -> position of the mapping key."""
+
+    values: dict[PathT, Pos]
+    keys: dict[PathT, Pos]
+
+    @classmethod
+    def empty(cls) -> Positions:
+        return cls(values={}, keys={})
+
+    def rebased(self, drop: PathT, prefix: PathT) -> Positions:
+        """The subtree under ``drop``, re-rooted at (), tagged with ``prefix``."""
+        n = len(drop)
+
+        def sub(src: dict[PathT, Pos]) -> dict[PathT, Pos]:
+            return {
+                p[n:]: Pos(v.file, v.line, v.column, prefix)
+                for p, v in src.items()
+                if p[:n] == drop
+            }
+
+        return Positions(values=sub(self.values), keys=sub(self.keys))
+
+    def locate(self, path: PathT, *, key: bool = False) -> Pos | None:
+        """The closest known position: the key or value itself, else its nearest ancestor."""
+        if key and path in self.keys:
+            return self.keys[path]
+        probe = path
+        while True:
+            if probe in self.values:
+                return self.values[probe]
+            if not probe:
+                return None
+            probe = probe[:-1]
+
+
+class YamlProblem(Exception):
+    """A problem found while reading YAML, with its position (already 1-based)."""
+
+    def __init__(self, pos: Pos, message: str, path: PathT = ()) -> None:
+        super().__init__(message)
+        self.pos = pos
+        self.message = message
+        self.path = path
+
+
+def _mark_pos(file: str, mark: Any) -> Pos:
+    return Pos(file, mark.line + 1, mark.column + 1)
+
+
+def load_yaml(path: Path, display: str) -> tuple[Any, Positions, list[YamlProblem]]:
+    """Parse one file safely. Returns (data, positions, problems); data is None on a
+    syntax error. Duplicate keys are reported (PyYAML would silently keep the last)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return None, Positions.empty(), [YamlProblem(Pos(display), f"cannot read: {exc}")]
+    loader = yaml.SafeLoader(text)
+    positions = Positions.empty()
+    problems: list[YamlProblem] = []
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, positions, []
+        # Walk before constructing: construction flattens merge keys (<<) in place.
+        _walk(node, (), display, positions, problems)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = _mark_pos(display, mark) if mark is not None else Pos(display)
+        problem = exc.problem or exc.context or "invalid YAML"
+        context = f" ({exc.context})" if exc.context and exc.problem else ""
+        return None, Positions.empty(), [YamlProblem(pos, f"YAML syntax error: {problem}{context}")]
+    except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
+        return None, Positions.empty(), [YamlProblem(Pos(display), f"YAML error: {exc}")]
+    finally:
+        loader.dispose()
+    return data, positions, problems
+
+
+def _walk(
+    node: yaml.Node, path: PathT, file: str, out: Positions, problems: list[YamlProblem]
+) -> None:
+    out.values[path] = _mark_pos(file, node.start_mark)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, Pos] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # merged keys are located at the mapping that merges them
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            key_pos = _mark_pos(file, key_node.start_mark)
+            if key in seen:
+                first = seen[key]
+                problems.append(
+                    YamlProblem(
+                        key_pos,
+                        f"duplicate key '{key}' (first at line {first.line})",
+                        path + (key,),
+                    )
+                )
+            seen[key] = key_pos
+            out.keys[path + (key,)] = key_pos
+            _walk(value_node, path + (key,), file, out, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, path + (index,), file, out, problems)
