@@ -1,0 +1,177 @@
+"""One facts/actions interface for every runtime (local processes now; docker, swarm later).
+
+Facts read what runs: each replica's revision (spec hash + model version), port, pid and
+health. Actions change it: start one replica (health-gated), stop one, and ``converge``,
+the rolling, health-gated replace every runtime shares: a new replica must pass its
+checks on its private admin port before an old one is stopped, so the public port never
+goes without a healthy listener.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.errors import HealthCheckFailed
+
+
+@dataclass(frozen=True)
+class ReplicaSpec:
+    """A desired replica: everything a runtime needs to start and verify one."""
+
+    service: str
+    spec_hash: str
+    model_name: str
+    model_version: int
+    port: int
+    project_dir: Path
+    image: str = ""
+    health_path: str = "/health"
+    health_timeout_s: float = 2.0
+    health_retries: int = 20
+    health_interval_s: float = 0.5
+    smoke_request: Path | None = None
+    tracking_uri: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def revision(self) -> tuple[str, int]:
+        return (self.spec_hash, self.model_version)
+
+    @property
+    def start_budget_s(self) -> float:
+        """How long a replica may take to become healthy: the spec's retries x interval,
+        plus model loading (import of sklearn/mlflow in the replica takes seconds)."""
+        return 30.0 + self.health_retries * self.health_interval_s
+
+
+@dataclass(frozen=True)
+class ReplicaFact:
+    """What a runtime reports about one replica it knows of."""
+
+    service: str
+    replica: str
+    pid: int
+    port: int
+    admin_port: int
+    spec_hash: str
+    model_name: str
+    model_version: int
+    started_at: float
+    running: bool
+    healthy: bool | None = None  # None: not checked (or not running)
+    log: str = ""
+
+    @property
+    def revision(self) -> tuple[str, int]:
+        return (self.spec_hash, self.model_version)
+
+    @property
+    def ok(self) -> bool:
+        return self.running and self.healthy is not False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ConvergeResult:
+    """What ``converge`` did, for the module result and the audit log."""
+
+    started: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.started or self.stopped or self.cleaned)
+
+
+Progress = Callable[[str], None]
+
+
+class Runtime(abc.ABC):
+    """Facts and actions of one runtime. Subclasses implement the four primitives."""
+
+    name = "abstract"
+
+    @abc.abstractmethod
+    def facts(
+        self, services: Iterable[str] | None = None, *, check_health: bool = True
+    ) -> dict[str, list[ReplicaFact]]:
+        """Replicas per service (all known services when ``services`` is None)."""
+
+    @abc.abstractmethod
+    def start(self, spec: ReplicaSpec) -> ReplicaFact:
+        """Start one replica and return once it passed its checks; raise HealthCheckFailed
+        (after stopping the candidate) when it does not."""
+
+    @abc.abstractmethod
+    def stop(self, fact: ReplicaFact) -> None:
+        """Stop one replica gracefully (in-flight requests finish) and forget it."""
+
+    @abc.abstractmethod
+    def forget(self, fact: ReplicaFact) -> None:
+        """Drop the record of a replica that is no longer running."""
+
+    # ------------------------------------------------------------ shared behaviour
+
+    def converge(
+        self, spec: ReplicaSpec, replicas: int, progress: Progress | None = None
+    ) -> ConvergeResult:
+        """Bring ``spec.service`` to ``replicas`` healthy replicas at ``spec``'s revision.
+
+        Rolling and health-gated: for each old replica a new one is started and verified
+        first, then the old one stops. Idempotent and safe to re-run after a crash: dead
+        records are cleaned, healthy replicas already at the revision are kept.
+        """
+        say = progress or (lambda _msg: None)
+        result = ConvergeResult()
+        current = self.facts([spec.service]).get(spec.service, [])
+        for dead in [f for f in current if not f.running]:
+            self.forget(dead)
+            result.cleaned.append(dead.replica)
+            say(f"cleaned dead replica {dead.replica} (pid {dead.pid})")
+        live = [f for f in current if f.running]
+        keep = [f for f in live if f.revision == spec.revision and f.healthy][:replicas]
+        old = [f for f in live if f not in keep]
+        # Unhealthy replicas at the right revision go first: they serve nothing useful.
+        old.sort(key=lambda f: (f.healthy is not False, f.revision == spec.revision))
+        result.kept = [f.replica for f in keep]
+        missing = replicas - len(keep)
+        for _ in range(missing):
+            new = self.start(spec)  # raises HealthCheckFailed: old replicas untouched
+            result.started.append(new.replica)
+            say(f"started {new.replica} (pid {new.pid}, admin port {new.admin_port}), healthy")
+            if old:
+                gone = old.pop(0)
+                self.stop(gone)
+                result.stopped.append(gone.replica)
+                say(f"stopped {gone.replica} (pid {gone.pid})")
+        for gone in old:  # scale down, or leftovers of an interrupted replace
+            self.stop(gone)
+            result.stopped.append(gone.replica)
+            say(f"stopped {gone.replica} (pid {gone.pid})")
+        return result
+
+    def remove(self, service: str, progress: Progress | None = None) -> list[str]:
+        """Stop every replica of ``service`` (prune)."""
+        say = progress or (lambda _msg: None)
+        gone = []
+        for fact in self.facts([service], check_health=False).get(service, []):
+            if fact.running:
+                self.stop(fact)
+                say(f"stopped {fact.replica} (pid {fact.pid})")
+            else:
+                self.forget(fact)
+            gone.append(fact.replica)
+        return gone
+
+
+def require_healthy(ok: bool, message: str) -> None:
+    if not ok:
+        raise HealthCheckFailed(message)
