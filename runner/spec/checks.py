@@ -1,21 +1,48 @@
-"""Rules that span fields or files: run after each document validated on its own.
+"""Rules that span fields or files, run on the merged documents.
 
 Duplicate names and ports (between services, and against the platform's own ports),
 file names matching ``name``, cron expressions, project paths that must exist, and the
 environment named in the platform spec matching the overlay selected.
+
+They read the raw merged data rather than validated models so that a service with a
+type error elsewhere still gets these checks: one run reports every problem.
+Values of the wrong type are skipped here; pydantic already reports them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from runner.spec.models import PlatformSpec, ServiceSpec
 from runner.spec.problems import Problems, field_path
 from runner.spec.yamlpos import PathT, Pos
 
 if TYPE_CHECKING:
     from runner.spec.loader import Doc
+
+# Defaults mirror runner.spec.models; used when platform.yaml leaves a port out.
+PLATFORM_PORTS: tuple[tuple[PathT, int], ...] = (
+    (("mlflow", "port"), 5000),
+    (("monitoring", "prometheus", "port"), 9090),
+    (("monitoring", "alertmanager", "port"), 9093),
+    (("monitoring", "exporter", "port"), 9108),
+    (("monitoring", "grafana", "port"), 3000),
+)
+
+
+def _get(data: Any, path: PathT) -> Any:
+    for part in path:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _at(doc: Doc, path: PathT) -> Pos:
@@ -37,115 +64,115 @@ def cron_problem(expr: str) -> str | None:
     return None
 
 
-def platform_ports(platform: PlatformSpec) -> dict[int, PathT]:
-    """Every port the platform itself listens on, with the field that sets it."""
-    mon = platform.monitoring
-    ports: dict[int, PathT] = {platform.mlflow.port: ("mlflow", "port")}
-    for name in ("prometheus", "alertmanager", "exporter", "grafana"):
-        listener = getattr(mon, name)
-        ports.setdefault(listener.port, ("monitoring", name, "port"))
-    return ports
+def _check_cron(doc: Doc, path: PathT, problems: Problems) -> None:
+    expr = _get(doc.data, path)
+    if isinstance(expr, str):
+        why = cron_problem(expr)
+        if why:
+            problems.add_at(_at(doc, path), path, why)
 
 
 def check_all(
     *,
     root: Path,
     env: str | None,
-    platform: PlatformSpec | None,
     platform_doc: Doc | None,
-    services: dict[str, ServiceSpec],
     service_docs: dict[str, Doc],
     problems: Problems,
 ) -> None:
-    if platform is not None and platform_doc is not None:
-        _check_platform(env, platform, platform_doc, problems)
-    taken = platform_ports(platform) if platform is not None else {}
+    """Report every cross-field and cross-file problem into ``problems``."""
+    taken: dict[int, PathT] = {}
+    if platform_doc is not None:
+        taken = _check_platform(env, platform_doc, problems)
     names: dict[str, str] = {}
     ports: dict[int, str] = {}
-    for stem, spec in sorted(services.items()):
-        doc = service_docs[stem]
-        if spec.name != stem:
-            problems.add_at(
-                _at(doc, ("name",)),
-                ("name",),
-                f"name '{spec.name}' does not match the file name '{stem}.yaml'",
-            )
-        if spec.name in names:
-            problems.add_at(
-                _at(doc, ("name",)),
-                ("name",),
-                f"duplicate service name '{spec.name}' (also in {names[spec.name]})",
-            )
-        names.setdefault(spec.name, doc.file)
-        if spec.port in taken and platform_doc is not None:
-            other = taken[spec.port]
+    for stem, doc in sorted(service_docs.items()):
+        name = _get(doc.data, ("name",))
+        if isinstance(name, str):
+            if name != stem:
+                problems.add_at(
+                    _at(doc, ("name",)),
+                    ("name",),
+                    f"name '{name}' does not match the file name '{stem}.yaml'",
+                )
+            if name in names:
+                problems.add_at(
+                    _at(doc, ("name",)),
+                    ("name",),
+                    f"duplicate service name '{name}' (also in {names[name]})",
+                )
+            names.setdefault(name, doc.file)
+        port = _int(_get(doc.data, ("port",)))
+        if port is not None and platform_doc is not None and port in taken:
+            other = taken[port]
             problems.add_at(
                 _at(doc, ("port",)),
                 ("port",),
-                f"port {spec.port} is already used by the platform's {field_path(other)} "
+                f"port {port} is already used by the platform's {field_path(other)} "
                 f"({_where(_at(platform_doc, other))})",
             )
-        elif spec.port in ports:
+        elif port is not None and port in ports:
             problems.add_at(
                 _at(doc, ("port",)),
                 ("port",),
-                f"port {spec.port} is already used by service '{ports[spec.port]}'",
+                f"port {port} is already used by service '{ports[port]}'",
             )
-        ports.setdefault(spec.port, spec.name)
-        if not (root / spec.project).is_dir():
-            problems.add_at(
-                _at(doc, ("project",)),
-                ("project",),
-                f"project path '{spec.project}' does not exist",
-            )
-        why = cron_problem(spec.retrain.schedule)
-        if why:
-            problems.add_at(_at(doc, ("retrain", "schedule")), ("retrain", "schedule"), why)
+        if port is not None:
+            ports.setdefault(port, name if isinstance(name, str) else stem)
+        project = _get(doc.data, ("project",))
+        if isinstance(project, str) and not project.startswith("/"):
+            if ".." not in project.split("/") and not (root / project).is_dir():
+                problems.add_at(
+                    _at(doc, ("project",)),
+                    ("project",),
+                    f"project path '{project}' does not exist",
+                )
+        _check_cron(doc, ("retrain", "schedule"), problems)
 
 
-def _check_platform(env: str | None, platform: PlatformSpec, doc: Doc, problems: Problems) -> None:
-    if env is not None and platform.environment != env:
+def _check_platform(env: str | None, doc: Doc, problems: Problems) -> dict[int, PathT]:
+    """Platform-only rules; returns the platform's ports with the field that sets each."""
+    environment = _get(doc.data, ("environment",))
+    if env is not None and isinstance(environment, str) and environment != env:
         problems.add_at(
             _at(doc, ("environment",)),
             ("environment",),
-            f"environment is '{platform.environment}' but the '{env}' overlay was selected "
+            f"environment is '{environment}' but the '{env}' overlay was selected "
             f"(set platform.environment in specs/environments/{env}.yaml)",
         )
-    seen_ports: dict[int, PathT] = {}
-    for port, path in _all_platform_ports(platform):
-        if port in seen_ports:
+    taken: dict[int, PathT] = {}
+    for path, default in PLATFORM_PORTS:
+        raw = _get(doc.data, path)
+        port = _int(raw) if raw is not None else default
+        if port is None:
+            continue
+        if port in taken:
             problems.add_at(
-                _at(doc, path),
-                path,
-                f"port {port} is already used by {field_path(seen_ports[port])}",
+                _at(doc, path), path, f"port {port} is already used by {field_path(taken[port])}"
             )
-        seen_ports.setdefault(port, path)
+        taken.setdefault(port, path)
     for kind in ("windows", "freeze"):
-        windows = getattr(platform.maintenance, kind)
+        windows = _get(doc.data, ("maintenance", kind))
+        if not isinstance(windows, list):
+            continue
         seen: set[str] = set()
         for index, window in enumerate(windows):
             base: PathT = ("maintenance", kind, index)
-            why = cron_problem(window.cron)
-            if why:
-                problems.add_at(_at(doc, base + ("cron",)), base + ("cron",), why)
-            if window.name in seen:
+            _check_cron(doc, base + ("cron",), problems)
+            name = _get(window, ("name",))
+            if isinstance(name, str) and name in seen:
                 problems.add_at(
-                    _at(doc, base + ("name",)),
-                    base + ("name",),
-                    f"duplicate {kind} name '{window.name}'",
+                    _at(doc, base + ("name",)), base + ("name",), f"duplicate {kind} name '{name}'"
                 )
-            seen.add(window.name)
-    sinks: set[str] = set()
-    for index, sink in enumerate(platform.notifications):
-        if sink.name in sinks:
-            path = ("notifications", index, "name")
-            problems.add_at(_at(doc, path), path, f"duplicate sink name '{sink.name}'")
-        sinks.add(sink.name)
-
-
-def _all_platform_ports(platform: PlatformSpec) -> list[tuple[int, PathT]]:
-    mon = platform.monitoring
-    out: list[tuple[int, PathT]] = [(platform.mlflow.port, ("mlflow", "port"))]
-    for name in ("prometheus", "alertmanager", "exporter", "grafana"):
-        out.append((getattr(mon, name).port, ("monitoring", name, "port")))
-    return out
+            if isinstance(name, str):
+                seen.add(name)
+    sinks = _get(doc.data, ("notifications",))
+    seen_sinks: set[str] = set()
+    for index, sink in enumerate(sinks if isinstance(sinks, list) else []):
+        name = _get(sink, ("name",))
+        if isinstance(name, str) and name in seen_sinks:
+            where: PathT = ("notifications", index, "name")
+            problems.add_at(_at(doc, where), where, f"duplicate sink name '{name}'")
+        if isinstance(name, str):
+            seen_sinks.add(name)
+    return taken

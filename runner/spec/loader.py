@@ -129,24 +129,22 @@ def _load(root: Path, env: str, problems: Problems) -> Platform | None:
 
     platform_spec = _validate(docs.get("platform"), PlatformSpec, problems)
     services: dict[str, ServiceSpec] = {}
-    service_docs: dict[str, Doc] = {}
     for key, doc in docs.items():
-        if not key.startswith("service:"):
-            continue
-        spec = _validate(doc, ServiceSpec, problems)
-        if isinstance(spec, ServiceSpec):
-            services[key.removeprefix("service:")] = spec
-            service_docs[key.removeprefix("service:")] = doc
+        if key.startswith("service:"):
+            spec = _validate(doc, ServiceSpec, problems)
+            if isinstance(spec, ServiceSpec):
+                services[key.removeprefix("service:")] = spec
 
     from runner.spec.checks import check_all
 
+    all_service_docs = {
+        key.removeprefix("service:"): doc for key, doc in docs.items() if key.startswith("service:")
+    }
     check_all(
         root=root,
         env=env if overlay_file.is_file() else None,
-        platform=platform_spec if isinstance(platform_spec, PlatformSpec) else None,
         platform_doc=docs.get("platform"),
-        services=services,
-        service_docs=service_docs,
+        service_docs=all_service_docs,
         problems=problems,
     )
     if problems or not isinstance(platform_spec, PlatformSpec):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,40}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$"
 Port = Annotated[int, Field(ge=1024, le=65535)]
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -196,7 +197,7 @@ class ServiceSpec(StrictModel):
     project: str  # path relative to the repository root; must exist
     port: Port
     replicas: int = Field(default=1, ge=1, le=50)
-    image: str = Field(pattern=r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$")
+    image: str = Field(pattern=IMAGE_PATTERN)
     task: Literal["classification", "regression"] = "classification"
     model: ModelRef
     gate: GateSpec

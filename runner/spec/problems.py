@@ -17,11 +17,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from runner.errors import Location, ToolkitError
-from runner.spec.models import NAME_PATTERN
+from runner.spec.models import IMAGE_PATTERN, NAME_PATTERN
 from runner.spec.yamlpos import PathT, Pos
 
 PATTERN_HINTS = {
     NAME_PATTERN: "must be lowercase letters, digits and '-', starting with a letter",
+    IMAGE_PATTERN: "must be an image reference like 'mlgitops/bankchurn:latest' (lowercase)",
 }
 
 
