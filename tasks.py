@@ -18,3 +18,16 @@ def validate(c: Context, env: str = "dev") -> None:
     from runner.spec.validate import validate_command
 
     run(validate_command, env=env)
+
+
+# ----------------------------------------------------------------- monitoring (issue 6)
+
+
+@task(help={"json": "print JSON instead of a table", "env": "environment overlay",
+            "url": "Alertmanager URL (default: the platform spec's)"})
+def alerts(c: Context, json: bool = False, env: str = "dev", url: str = "") -> None:
+    """The alerts firing now (from Alertmanager), with service and runbook section."""
+    from runner.cli import run
+    from runner.monitor.firing import alerts_command
+
+    run(alerts_command, env=env, as_json=json, url=url or None)

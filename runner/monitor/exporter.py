@@ -1,0 +1,104 @@
+"""The runner's own metrics, read from the state store and the drift gauge at scrape time.
+
+A custom collector rather than long-lived Gauge objects: the values belong to other
+processes (reconcile, the drift check), so reading them when Prometheus asks is the only
+way they are never stale, and a restarted exporter has nothing to rebuild. Only names from
+``runner.contract.RUNNER_METRICS`` appear here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from runner import contract
+from runner.monitor import drift_gauge, store
+
+# Applies take from a second (nothing to do) to minutes (a retrain-and-deploy).
+APPLY_BUCKETS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
+
+
+class RunnerCollector(Collector):
+    """Collects the runner's metrics for ``services`` (the platform's) from ``state``."""
+
+    def __init__(self, services: Sequence[str], state: Path | None = None) -> None:
+        self.services = list(services)
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._drift()
+        yield from self._revisions()
+        yield from self._reconcile()
+
+    def _drift(self) -> Metric:
+        family = GaugeMetricFamily(
+            contract.DRIFT_SHARE,
+            "Share of drifted feature columns at the last drift check (NaN: never measured).",
+            labels=[contract.LABEL_SERVICE],
+        )
+        measured = drift_gauge.get_all(state=self.state)
+        # A platform service that was never measured is exported as NaN, so the series
+        # exists (dashboards and the metric cross-check find it) but no threshold matches.
+        for name in sorted(set(self.services) | set(measured)):
+            family.add_metric([name], measured.get(name, math.nan))
+        return family
+
+    def _revisions(self) -> Iterable[Metric]:
+        revision = GaugeMetricFamily(
+            contract.SERVICE_REVISION,
+            "Revision number of the service's current successful deploy.",
+            labels=[contract.LABEL_SERVICE],
+        )
+        version = GaugeMetricFamily(
+            contract.SERVICE_MODEL_VERSION,
+            "Registry model version the service's current revision serves.",
+            labels=[contract.LABEL_SERVICE],
+        )
+        for name, dep in sorted(store.deployed(self.state).items()):
+            revision.add_metric([name], dep.revision)
+            version.add_metric([name], dep.model_version)
+        return (revision, version)
+
+    def _reconcile(self) -> Iterable[Metric]:
+        runs = store.reconcile_runs(self.state)
+        out: list[Metric] = []
+        if runs:
+            last = runs[-1]
+            stamp = GaugeMetricFamily(
+                contract.LAST_RECONCILE_TIMESTAMP, "Unix time the last reconcile finished."
+            )
+            stamp.add_metric([], last.at)
+            ok = GaugeMetricFamily(
+                contract.LAST_RECONCILE_SUCCESS, "1 if the last reconcile succeeded, else 0."
+            )
+            ok.add_metric([], 1.0 if last.success else 0.0)
+            out += [stamp, ok]
+        out.append(_histogram([r.duration_s for r in runs if r.duration_s is not None]))
+        return out
+
+
+def _histogram(durations: Sequence[float]) -> Metric:
+    """Cumulative buckets over every recorded apply: monotonic, as Prometheus expects."""
+    buckets = [(_le(b), sum(1 for d in durations if d <= b)) for b in APPLY_BUCKETS]
+    buckets.append(("+Inf", len(durations)))
+    return HistogramMetricFamily(
+        contract.APPLY_DURATION,
+        "Wall time of reconcile applies.",
+        buckets=buckets,
+        sum_value=float(sum(durations)),
+    )
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+def registry(services: Sequence[str], state: Path | None = None) -> CollectorRegistry:
+    """A registry holding only the runner collector (no process/platform collectors)."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(RunnerCollector(services, state))
+    return reg

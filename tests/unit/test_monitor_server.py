@@ -1,0 +1,210 @@
+"""The monitor process end to end over HTTP (real server on a free port, real state store)."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from runner import contract
+from runner.errors import PermanentError
+from runner.monitor import drift_gauge, store
+from runner.monitor.dispatcher import Context
+from runner.monitor.server import MonitorServer, make_server, serve_in_thread
+from runner.spec import load_platform
+from runner.state.store import SUCCESS, StateStore
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET_URL_TOKEN = "s3cr3t-token-abc"  # noqa: S105 - a fake, to prove it never leaks
+
+
+class _Sink(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Sink.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def webhook_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    _Sink.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Sink)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook/{SECRET_URL_TOKEN}"
+    monkeypatch.setenv("MLGITOPS_WEBHOOK_URL", url)
+    yield _Sink.received
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture()
+def monitor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Context]]:
+    state = tmp_path / "state"
+    monkeypatch.setenv("MLGITOPS_STATE_DIR", str(state))
+    (tmp_path / "playbooks").mkdir()
+    # The real specs, with the repository root moved to a temp dir we control (playbooks).
+    platform = load_platform(ROOT, "dev").model_copy(update={"root": str(tmp_path)})
+    ctx = Context(platform, state)
+    server: MonitorServer = make_server(ctx, "127.0.0.1", 0)
+    serve_in_thread(server)
+    yield f"http://127.0.0.1:{server.server_address[1]}", ctx
+    server.shutdown()
+    server.server_close()
+
+
+def _scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def _payload(name: str, service: str, severity: str, starts: str, status: str = "firing",
+             fingerprint: str = "fp-1") -> dict[str, Any]:
+    return {
+        "version": "4", "status": status, "receiver": "runner", "groupKey": "{}",
+        "alerts": [{
+            "status": status, "fingerprint": fingerprint, "startsAt": starts,
+            "endsAt": "0001-01-01T00:00:00Z",
+            "labels": {"alertname": name, "service": service, "severity": severity},
+            "annotations": {"summary": f"{name} on {service}"},
+        }],
+    }
+
+
+def test_metrics_expose_only_contract_names(monitor: tuple[str, Context]) -> None:
+    url, ctx = monitor
+    drift_gauge.set("bankchurn", 0.62)
+    db = StateStore(ctx.state)
+    db.add_revision("bankchurn", spec_hash="h1", model_name="bankchurn-model", model_version=3,
+                    actor="t", reason="deploy", outcome=SUCCESS)
+    db.audit("reconcile", actor="t", outcome="success", duration_s=4.2)
+    db.audit("reconcile", actor="t", outcome="failed", duration_s=0.7)
+    db.close()
+    metrics = _scrape(url)
+    bases = {name.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum")
+             for name in metrics}
+    assert bases == set(contract.RUNNER_METRICS)
+    drift = metrics[contract.DRIFT_SHARE]
+    assert drift[(("service", "bankchurn"),)] == 0.62
+    assert math.isnan(drift[(("service", "telecom"),)])  # never measured
+    assert metrics[contract.SERVICE_REVISION] == {(("service", "bankchurn"),): 1.0}
+    assert metrics[contract.SERVICE_MODEL_VERSION] == {(("service", "bankchurn"),): 3.0}
+    assert metrics[contract.LAST_RECONCILE_SUCCESS][()] == 0.0
+    assert metrics[f"{contract.APPLY_DURATION}_count"][()] == 2.0
+    assert metrics[f"{contract.APPLY_DURATION}_bucket"][(("le", "1.0"),)] == 1.0
+    assert metrics[f"{contract.APPLY_DURATION}_sum"][()] == pytest.approx(4.9)
+
+
+def test_drift_gauge_validates_and_survives_a_garbled_file(tmp_path: Path) -> None:
+    with pytest.raises(PermanentError, match="between 0 and 1"):
+        drift_gauge.set("bankchurn", 1.5, state=tmp_path)
+    drift_gauge.set("bankchurn", 0.1, state=tmp_path)
+    drift_gauge.set("telecom", 0.2, state=tmp_path)
+    assert drift_gauge.get_all(state=tmp_path) == {"bankchurn": 0.1, "telecom": 0.2}
+    (tmp_path / "monitor" / "drift.json").write_text("{not json")
+    assert drift_gauge.get_all(state=tmp_path) == {}
+
+
+def test_drift_alert_is_audited_notified_and_requested_once(
+    monitor: tuple[str, Context], webhook_sink: list[dict[str, Any]]
+) -> None:
+    url, ctx = monitor
+    payload = _payload("DriftShareCritical", "bankchurn", "critical", "2026-11-29T10:00:00Z")
+    for _ in range(3):  # Alertmanager repeats a firing group
+        reply = httpx.post(f"{url}/alerts", json=payload, timeout=5)
+        assert reply.status_code == 200
+    outcomes = [a["outcome"] for a in reply.json()["alerts"][0]["actions"]]
+    assert outcomes == ["duplicate"]
+    events = store.events("alert.", state=ctx.state)
+    assert [e["action"] for e in events].count(store.ALERT_RECEIVED) == 3
+    requested = [e for e in events if e["action"] == store.PROCEDURE_REQUESTED]
+    assert len(requested) == 1
+    assert requested[0]["service"] == "bankchurn"
+    assert requested[0]["detail"]["playbook"] == "retrain"
+    # Both sinks got it: the file sink under the (moved) state dir, and the webhook.
+    lines = (ctx.state / "notifications.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[0])["name"] == "DriftShareCritical"
+    assert len(webhook_sink) == 3 and webhook_sink[0]["service"] == "bankchurn"
+    # The webhook URL holds a token: it appears nowhere in the audit log.
+    assert SECRET_URL_TOKEN not in json.dumps(store.events(state=ctx.state))
+
+
+def test_warning_goes_to_file_sink_only(
+    monitor: tuple[str, Context], webhook_sink: list[dict[str, Any]]
+) -> None:
+    url, ctx = monitor
+    payload = _payload("ErrorRateWarning", "telecom", "warning", "2026-11-29T10:00:00Z")
+    reply = httpx.post(f"{url}/alerts", json=payload, timeout=5)
+    assert reply.json()["alerts"][0]["actions"] == []
+    assert webhook_sink == []  # the oncall sink wants critical only
+    assert (ctx.state / "notifications.jsonl").is_file()
+
+
+def test_unset_webhook_reference_is_reported_not_raised(
+    monitor: tuple[str, Context], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLGITOPS_WEBHOOK_URL", raising=False)
+    url, ctx = monitor
+    payload = _payload("DriftShareCritical", "telecom", "critical", "2026-11-29T10:00:00Z")
+    reply = httpx.post(f"{url}/alerts", json=payload, timeout=5)
+    notified = {d["sink"]: d for d in reply.json()["alerts"][0]["notified"]}
+    assert notified["oncall"] == {
+        "sink": "oncall", "ok": False, "msg": "not sent: env MLGITOPS_WEBHOOK_URL is not set"
+    }
+
+
+def test_rollback_starts_a_procedure_that_reports_back(monitor: tuple[str, Context]) -> None:
+    url, ctx = monitor
+    playbook = Path(ctx.platform.root) / "playbooks" / "rollback.yaml"
+    playbook.write_text("- name: rollback\n  tasks: []\n")
+    db = StateStore(ctx.state)
+    rev = db.add_revision("carvision", spec_hash="h", model_name="carvision-model",
+                          model_version=2, actor="t", reason="deploy", outcome=SUCCESS)
+    db.close()
+    import time
+
+    starts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rev.created_at + 5))
+    payload = _payload("ErrorRateCritical", "carvision", "critical", starts, fingerprint="fp-9")
+    first = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()
+    (action,) = first["alerts"][0]["actions"]
+    assert action["outcome"] == "started" and action["vars"]["revision"] == str(rev.number)
+    again = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()
+    assert again["alerts"][0]["actions"][0]["outcome"] == "duplicate"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        finished = store.events(store.PROCEDURE_FINISHED, state=ctx.state)
+        if finished:
+            break
+        time.sleep(0.2)
+    assert len(finished) == 1
+    assert finished[0]["service"] == "carvision"
+    assert finished[0]["detail"]["playbook"] == "rollback"
+    started = store.events(store.PROCEDURE_STARTED, state=ctx.state)
+    assert len(started) == 1
+
+
+def test_bad_requests_are_refused(monitor: tuple[str, Context]) -> None:
+    url, _ = monitor
+    assert httpx.post(f"{url}/alerts", content=b"{", timeout=5).status_code == 400
+    old = {"version": "3", "alerts": []}
+    assert httpx.post(f"{url}/alerts", json=old, timeout=5).status_code == 400
+    assert httpx.get(f"{url}/nope", timeout=5).status_code == 404
+    assert httpx.get(f"{url}/health", timeout=5).text == "ok\n"
