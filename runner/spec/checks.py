@@ -46,7 +46,7 @@ def _int(value: Any) -> int | None:
 
 
 def _at(doc: Doc, path: PathT) -> Pos:
-    return doc.pos.locate(path) or Pos(doc.file)
+    return doc.pos.locate(path) or Pos(doc.file, 1, 1)
 
 
 def _where(pos: Pos) -> str:

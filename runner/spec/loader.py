@@ -199,7 +199,7 @@ def _validate(doc: Doc | None, model: type[BaseModel], problems: Problems) -> Ba
             if isinstance(field, str):
                 loc = loc + (field,)
             is_key = err["type"] == "extra_forbidden"
-            pos = doc.pos.locate(loc, key=is_key) or Pos(doc.file)
+            pos = doc.pos.locate(loc, key=is_key) or Pos(doc.file, 1, 1)
             problems.add_at(pos, loc, pydantic_message(model, err, loc))
         return None
 

@@ -22,7 +22,8 @@ from runner.spec.yamlpos import PathT, Pos
 
 PATTERN_HINTS = {
     NAME_PATTERN: "must be lowercase letters, digits and '-', starting with a letter",
-    IMAGE_PATTERN: "must be an image reference like 'mlgitops/bankchurn:latest' (lowercase)",
+    IMAGE_PATTERN: "must be a lowercase image reference like 'mlgitops/bankchurn:latest'",
+    "^/": "must start with '/'",
 }
 
 
@@ -86,6 +87,9 @@ def pydantic_message(model: type[BaseModel], err: Any, loc: PathT) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
+        if (err.get("ctx") or {}).get("class_name") == "SecretRef":
+            # Secrets live outside the specs: say so instead of "must be a mapping".
+            return "must be a reference {env: VAR} or {file: PATH}, never the secret itself"
         return f"must be a mapping (got {type(value).__name__})"
     if kind == "list_type":
         return f"must be a list (got {type(value).__name__})"

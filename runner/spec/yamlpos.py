@@ -101,8 +101,16 @@ def load_yaml(path: Path, display: str) -> tuple[Any, Positions, list[YamlProble
         mark = exc.problem_mark or exc.context_mark
         pos = _mark_pos(display, mark) if mark is not None else Pos(display)
         problem = exc.problem or exc.context or "invalid YAML"
-        context = f" ({exc.context})" if exc.context and exc.problem else ""
-        return None, Positions.empty(), [YamlProblem(pos, f"YAML syntax error: {problem}{context}")]
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            # Only plain data is allowed: the safe loader refuses language-specific tags.
+            return None, positions, [YamlProblem(pos, f"YAML tag not allowed: {problem}")]
+        context = ""
+        if exc.context and exc.problem:
+            context = f" ({exc.context}"
+            if exc.context_mark is not None and exc.context_mark.line != getattr(mark, "line", -1):
+                context += f" started at line {exc.context_mark.line + 1}"
+            context += ")"
+        return None, positions, [YamlProblem(pos, f"YAML syntax error: {problem}{context}")]
     except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
         return None, Positions.empty(), [YamlProblem(Pos(display), f"YAML error: {exc}")]
     finally:
