@@ -1,0 +1,88 @@
+"""The Jinja2 environment shared by every render: sandboxed, strict, compiled once.
+
+Templates see only what the context builder hands them. ``StrictUndefined`` turns a typo in
+a template into an error instead of an empty string in a deployed file; the sandbox keeps a
+template from reaching Python internals. Any template failure becomes a ``RenderError`` that
+names the template file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from runner.errors import Location, RenderError
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+def yaml_quote(value: object) -> str:
+    """A YAML single-quoted scalar: safe for any text (PromQL, paths), still readable."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def json_text(value: object) -> str:
+    """Compact JSON for a scalar or small structure; also a valid YAML flow scalar."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@lru_cache(maxsize=4)
+def environment(templates_dir: str = str(TEMPLATES_DIR)) -> SandboxedEnvironment:
+    """One compiled environment per templates directory (templates are cached inside)."""
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+        auto_reload=False,
+        cache_size=-1,
+    )
+    env.filters["q"] = yaml_quote
+    env.filters["json"] = json_text
+    return env
+
+
+def _template_line(exc: BaseException, templates_dir: str) -> tuple[str | None, int | None]:
+    """The innermost traceback frame inside a template: Jinja maps it to the template line."""
+    found: tuple[str | None, int | None] = (None, None)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith(templates_dir):
+            found = (Path(frame.filename).relative_to(templates_dir).as_posix(), frame.lineno)
+    return found
+
+
+def _error(exc: Exception, name: str, templates_dir: str) -> RenderError:
+    line: int | None
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        file = exc.name or name
+        line = exc.lineno
+    else:
+        file_found, line = _template_line(exc, templates_dir)
+        file = file_found or name
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    first = message.splitlines()[0] if message else type(exc).__name__
+    return RenderError(
+        f"{type(exc).__name__}: {first}",
+        location=Location(f"templates/{file}", line),
+    )
+
+
+def render_template(
+    name: str, context: dict[str, Any], templates_dir: str = str(TEMPLATES_DIR)
+) -> str:
+    """Render one template; any failure is a RenderError naming template and line."""
+    env = environment(templates_dir)
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(f"template not found: {exc.name}") from None
+    except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        raise _error(exc, name, templates_dir) from None
