@@ -20,6 +20,23 @@ def validate(c: Context, env: str = "dev") -> None:
     run(validate_command, env=env)
 
 
+# ----------------------------------------------------------------- render (issue 2, part 5-6)
+
+
+@task(
+    help={
+        "env": "environment overlay (dev, staging, prod)",
+        "check": "write nothing; exit 1 with a diff when generated/ is stale",
+    }
+)
+def render(c: Context, env: str = "dev", check: bool = False) -> None:
+    """Render generated/<env>/ (compose, Prometheus, Alertmanager, Grafana, k8s) from specs."""
+    from runner.cli import exit_with, run
+    from runner.render.command import render_command
+
+    exit_with(run(render_command, env=env, check_only=check))
+
+
 # ----------------------------------------------------------------- monitoring (issue 6)
 
 
