@@ -1,0 +1,221 @@
+"""The FastAPI app of one replica: predict, health, model info, metrics, and the fault switch.
+
+Handlers are ``async def`` and predict inline: a one-row scikit-learn call takes about a
+millisecond and holds the GIL anyway, so a hop to the thread pool would only add latency.
+Responses are serialised once with ``json.dumps`` (no response_model re-validation).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, create_model
+
+from runner.errors import ToolkitError
+from runner.serving import model as model_mod
+from runner.serving.config import ServingConfig
+from runner.serving.definition import ServiceDefinition, load_sample
+from runner.serving.metrics import ServiceMetrics
+from runner.serving.middleware import MetricsMiddleware
+from runner.serving.model import LoadedModel, ModelHolder
+from runner.serving.predlog import PredictionLog
+
+log = logging.getLogger("mlgitops.serving")
+
+HEALTH_SELF_TEST_TTL_S = 1.0  # /health re-predicts the sample at most once a second
+ENDPOINTS = ("/health", "/predict", "/predict_batch", "/model_info", "/metrics", "/_fault")
+
+
+class FaultRequest(BaseModel):
+    """Bounded on purpose: at most 100% errors for at most an hour, then it switches off."""
+
+    error_rate: float = Field(ge=0.0, le=1.0)
+    duration_s: float = Field(gt=0.0, le=3600.0)
+
+
+@dataclass
+class FaultSwitch:
+    error_rate: float = 0.0
+    until: float = 0.0
+
+    def fires(self) -> bool:
+        return (
+            self.error_rate > 0.0
+            and time.monotonic() < self.until
+            and (random.random() < self.error_rate)
+        )
+
+    def describe(self) -> dict[str, float]:
+        left = max(0.0, self.until - time.monotonic())
+        return {"error_rate": self.error_rate if left else 0.0, "remaining_s": round(left, 1)}
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")).encode(), status, media_type="application/json"
+    )
+
+
+def start_loading(
+    config: ServingConfig,
+    definition: ServiceDefinition,
+    holder: ModelHolder,
+    metrics: ServiceMetrics,
+) -> threading.Thread:
+    """Load the model in a thread so the admin port answers (503) while mlflow imports."""
+
+    def work() -> None:
+        try:
+            sample = load_sample(config.project_dir)
+            loaded = model_mod.load(config, definition, sample)
+        except ToolkitError as exc:
+            log.error("model not loaded: %s", exc.one_line())
+            holder.fail(exc.one_line())
+            metrics.model_loaded.set(0)
+            return
+        except Exception as exc:  # a broken pickle, a missing package: still answer 503
+            log.exception("model not loaded")
+            holder.fail(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            metrics.model_loaded.set(0)
+            return
+        holder.publish(loaded)
+        metrics.set_model(loaded.name, loaded.version, loaded.run_id)
+        log.info("serving %s version %s (run %s)", loaded.name, loaded.version, loaded.run_id)
+
+    thread = threading.Thread(target=work, name="model-loader", daemon=True)
+    thread.start()
+    return thread
+
+
+def create_app(
+    config: ServingConfig, definition: ServiceDefinition, holder: ModelHolder | None = None
+) -> FastAPI:
+    """Build the replica's app. The model loads in the background once the app starts."""
+    holder = holder or ModelHolder()
+    metrics = ServiceMetrics(definition.value_buckets)
+    predlog = PredictionLog(
+        config.prediction_log,
+        sample=config.log_sample,
+        max_bytes=config.log_max_bytes,
+        backups=config.log_backups,
+    )
+    fault = FaultSwitch()
+    health_cache: dict[str, Any] = {"at": 0.0, "error": None}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        predlog.start()
+        start_loading(config, definition, holder, metrics)
+        yield
+        predlog.close()
+
+    app = FastAPI(title=f"{definition.name} model service", lifespan=lifespan)
+    app.state.holder, app.state.metrics, app.state.predlog = holder, metrics, predlog
+    app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS)
+
+    def unavailable() -> Response:
+        return _json({"detail": f"model not available: {holder.reason}"}, 503)
+
+    def serve(loaded: LoadedModel, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        predictions, outcomes, values = loaded.predict(rows)
+        metrics.observe_predictions(outcomes, values)
+        predlog.record(loaded.version, rows, predictions)
+        return predictions
+
+    async def predict(record: Any) -> Response:
+        loaded = holder.loaded
+        if loaded is None:
+            return unavailable()
+        if fault.fires():
+            return _json({"detail": "injected fault"}, 500)
+        item = serve(loaded, [record.model_dump()])[0]
+        item["model_version"] = loaded.version
+        return _json(item)
+
+    async def predict_batch(batch: Any) -> Response:
+        loaded = holder.loaded
+        if loaded is None:
+            return unavailable()
+        if fault.fires():
+            return _json({"detail": "injected fault"}, 500)
+        rows = [record.model_dump() for record in batch.records]
+        items = serve(loaded, rows)
+        return _json({"predictions": items, "count": len(items), "model_version": loaded.version})
+
+    # The request models are the project's, known only now: give FastAPI real classes.
+    batch_model = create_model(
+        f"{definition.record.__name__}Batch",
+        records=(list[definition.record], Field(min_length=1, max_length=definition.max_batch)),  # type: ignore[name-defined]
+    )
+    predict.__annotations__["record"] = definition.record
+    predict_batch.__annotations__["batch"] = batch_model
+    app.add_api_route("/predict", predict, methods=["POST"], summary="Predict one record")
+    app.add_api_route(
+        "/predict_batch", predict_batch, methods=["POST"], summary="Predict up to max_batch records"
+    )
+
+    @app.get("/health")
+    async def health() -> Response:
+        loaded = holder.loaded
+        if loaded is None:
+            return _json(
+                {"status": "unhealthy", "state": holder.state, "reason": holder.reason}, 503
+            )
+        now = time.monotonic()
+        if now - health_cache["at"] > HEALTH_SELF_TEST_TTL_S:
+            health_cache["at"] = now
+            try:
+                model_mod.self_test(loaded)
+                health_cache["error"] = None
+            except Exception as exc:  # any failure of the self-test means unhealthy
+                health_cache["error"] = f"self-test failed: {type(exc).__name__}: {exc}"
+        if health_cache["error"]:
+            return _json({"status": "unhealthy", "reason": health_cache["error"]}, 503)
+        return _json(
+            {
+                "status": "healthy",
+                "service": config.service,
+                "model_name": loaded.name,
+                "model_version": loaded.version,
+                "run_id": loaded.run_id,
+                "uptime_s": round(time.time() - holder.started, 1),
+            }
+        )
+
+    @app.get("/model_info")
+    async def model_info() -> Response:
+        loaded = holder.loaded
+        if loaded is None:
+            return unavailable()
+        return _json({**loaded.info, "service": config.service, "task": definition.task})
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    if config.fault_enabled:
+        # Test and drill only (MLGITOPS_FAULT_ENABLE=1): absent otherwise, so 404.
+        @app.post("/_fault")
+        async def set_fault(body: FaultRequest) -> Response:
+            fault.error_rate = body.error_rate
+            fault.until = time.monotonic() + body.duration_s
+            log.warning(
+                "fault switch: %.0f%% errors for %.0f s", body.error_rate * 100, body.duration_s
+            )
+            return _json(fault.describe())
+
+        @app.get("/_fault")
+        async def get_fault() -> Response:
+            return _json(fault.describe())
+
+    return app

@@ -1,0 +1,103 @@
+"""What a project's ``service.py`` supplies to the shared serving code, and how it is loaded.
+
+A project declares one ``SERVICE = ServiceDefinition(...)``: the pydantic model of one
+request record (ranges, categories), the feature columns in the order the model was
+trained on, and the task. Everything else (routes, metrics, health, logging) is shared.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+
+from runner.errors import PermanentError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Task = Literal["classification", "regression"]
+
+# Classifier probabilities; regressors pass their own buckets (prices, minutes, ...).
+PROBABILITY_BUCKETS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+MAX_BATCH = 1000
+SAMPLE_REQUEST = Path("tests") / "fixtures" / "sample_request.json"
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """One project's serving surface. ``extra`` adds fields to each prediction (risk_level)."""
+
+    name: str
+    record: type[BaseModel]
+    task: Task
+    features: tuple[str, ...]
+    categorical: frozenset[str] = field(default_factory=frozenset)
+    extra: Callable[[float], dict[str, Any]] | None = None
+    value_buckets: tuple[float, ...] = PROBABILITY_BUCKETS
+    max_batch: int = MAX_BATCH
+
+    def __post_init__(self) -> None:
+        declared = set(self.record.model_fields)
+        missing = [f for f in self.features if f not in declared]
+        if missing:
+            raise PermanentError(f"service {self.name}: features not in the record: {missing}")
+        unknown = sorted(self.categorical - set(self.features))
+        if unknown:
+            raise PermanentError(f"service {self.name}: categorical columns unknown: {unknown}")
+
+    def frame(self, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+        """The model's input, typed like the clean frame training saw (runner.ml.validate).
+
+        Numeric columns are float64 with NaN for gaps; the others are object arrays with
+        None for gaps. Matching training's representation of "missing" matters more than
+        speed: an imputer fitted on None does not recognise NaN, and the other way round.
+        """
+        import numpy as np
+        import pandas as pd
+
+        nan = math.nan
+        columns: dict[str, Any] = {}
+        for name in self.features:
+            if name in self.categorical:
+                columns[name] = np.array([row[name] for row in rows], dtype=object)
+            else:
+                values = [nan if row[name] is None else row[name] for row in rows]
+                columns[name] = np.array(values, dtype=np.float64)
+        return pd.DataFrame(columns, copy=False)
+
+
+def load_definition(project_dir: Path) -> ServiceDefinition:
+    """Import ``<project_dir>/service.py`` under a unique module name and return its SERVICE."""
+    path = project_dir / "service.py"
+    module_name = f"mlgitops_service_{project_dir.name.replace('-', '_')}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PermanentError(f"{path}: cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except FileNotFoundError:
+        raise PermanentError(f"{path}: does not exist") from None
+    definition = getattr(module, "SERVICE", None)
+    if not isinstance(definition, ServiceDefinition):
+        raise PermanentError(f"{path}: SERVICE must be a runner.serving.ServiceDefinition")
+    return definition
+
+
+def load_sample(project_dir: Path) -> dict[str, Any]:
+    """The project's smoke-test record (also the health self-test input)."""
+    path = project_dir / SAMPLE_REQUEST
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PermanentError(f"{path}: cannot read the sample request: {exc}") from None
+    if not isinstance(data, dict):
+        raise PermanentError(f"{path}: the sample request must be one JSON object")
+    return data

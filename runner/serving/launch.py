@@ -1,0 +1,149 @@
+"""A replica process: ``python -m runner.serving.launch`` (configuration from the environment).
+
+Sockets are created here, not by uvicorn, for the rolling switch:
+
+* the public socket (``PORT``) is bound with SO_REUSEPORT, so an old and a new replica
+  listen on the same port at once and the kernel spreads new connections over both;
+* with an ``ADMIN_PORT``, the public socket starts *listening* only once the model has
+  loaded and passed its self-test. A replica that is still loading (or never loads)
+  therefore takes no public traffic, while its admin port already answers /health with
+  503 and /metrics. Without an admin port the public port is the only one and listens at
+  once, answering 503 until the model is ready.
+
+SIGTERM (and SIGINT) stop accepting, let in-flight requests finish (uvicorn's graceful
+shutdown, bounded by ``timeout_graceful_shutdown``), flush the prediction log and exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+from typing import Any
+
+import uvicorn
+
+from runner.errors import TemporaryError, ToolkitError
+from runner.serving.app import create_app
+from runner.serving.config import ServingConfig
+from runner.serving.definition import load_definition
+from runner.serving.model import ModelHolder
+
+log = logging.getLogger("mlgitops.serving")
+
+GRACEFUL_SHUTDOWN_S = 20
+READY_POLL_S = 0.05
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A bound, not yet listening TCP socket (asyncio's create_server calls listen)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise TemporaryError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+class ReplicaServer(uvicorn.Server):
+    """uvicorn's Server, plus a public socket that opens once the model is ready."""
+
+    def __init__(
+        self, config: uvicorn.Config, holder: ModelHolder, deferred: socket.socket | None
+    ) -> None:
+        super().__init__(config)
+        self.holder = holder
+        self.deferred = deferred
+        self.public_open = asyncio.Event()
+        self._opener: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.deferred is None:
+            self.public_open.set()
+        else:
+            self._opener = asyncio.create_task(self._open_when_ready(self.deferred))
+
+    async def _open_when_ready(self, sock: socket.socket) -> None:
+        while not self.should_exit and self.holder.state == "loading":
+            await asyncio.sleep(READY_POLL_S)
+        if self.should_exit or self.holder.state != "ready":
+            log.error("public port stays closed: %s", self.holder.reason or self.holder.state)
+            return
+        loop = asyncio.get_running_loop()
+        config = self.config
+
+        # The same protocol factory uvicorn's own startup uses for the sockets it is given.
+        def protocol() -> Any:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config,
+                server_state=self.server_state,
+                app_state=self.lifespan.state,
+                _loop=loop,
+            )
+
+        server = await loop.create_server(protocol, sock=sock, backlog=config.backlog)
+        self.servers.append(server)  # closed with the others on shutdown
+        self.public_open.set()
+        host, port = sock.getsockname()[:2]
+        log.info("public port open on %s:%d", host, port)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._opener is not None and not self._opener.done():
+            self._opener.cancel()
+        await super().shutdown(sockets=sockets)
+
+
+def build_server(config: ServingConfig) -> tuple[ReplicaServer, list[socket.socket]]:
+    """The server and the sockets to pass to ``run``; binds now so a busy port fails early."""
+    definition = load_definition(config.project_dir)
+    holder = ModelHolder()
+    app = create_app(config, definition, holder)
+    public = bind_socket(config.host, config.port, reuse_port=True)
+    if config.admin_port is not None:
+        admin = bind_socket(config.host, config.admin_port, reuse_port=False)
+        sockets, deferred = [admin], public
+    else:
+        sockets, deferred = [public], None
+    uv_config = uvicorn.Config(
+        app,
+        lifespan="on",
+        access_log=config.access_log,
+        log_level="info",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_keep_alive=5,
+        server_header=False,
+    )
+    return ReplicaServer(uv_config, holder, deferred), sockets
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        config = ServingConfig.from_env()
+        server, sockets = build_server(config)
+    except ToolkitError as exc:
+        print(f"replica not started: {exc.one_line()}", file=sys.stderr)
+        return 2
+    log.info(
+        "replica of %s: public %s:%d, admin %s, model %s",
+        config.service,
+        config.host,
+        config.port,
+        config.admin_port or "none",
+        config.resolved_model_uri or "unset",
+    )
+    server.run(sockets=sockets)
+    if server.deferred is not None and not server.public_open.is_set():
+        server.deferred.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
