@@ -48,3 +48,93 @@ def alerts(c: Context, json: bool = False, env: str = "dev", url: str = "") -> N
     from runner.monitor.firing import alerts_command
 
     run(alerts_command, env=env, as_json=json, url=url or None)
+
+
+# ----------------------------------------------------------------- reconcile and runbook (issue 4)
+
+
+@task(help={"env": "environment overlay"})
+def up(c: Context, env: str = "dev") -> None:
+    """The main job: models if missing, render, MLflow, the services, monitoring, status."""
+    from runner.cli import exit_with, run
+    from runner.reconcile.platform import up_command
+
+    exit_with(run(up_command, env_name=env))
+
+
+@task(help={"env": "environment overlay"})
+def down(c: Context, env: str = "dev") -> None:
+    """Stop every replica and platform process started by `inv up`."""
+    from runner.cli import exit_with, run
+    from runner.reconcile.platform import down_command
+
+    exit_with(run(down_command, env_name=env))
+
+
+@task(help={"json": "print the plan as JSON", "env": "environment overlay"})
+def plan(c: Context, json: bool = False, env: str = "dev") -> None:
+    """Desired (specs) vs actual: exit 0 in sync, 2 with changes, 1 on error."""
+    from runner.cli import exit_with, run
+    from runner.reconcile.commands import plan_command
+
+    exit_with(run(plan_command, env_name=env, as_json=json))
+
+
+@task(help={"watch": "keep converging every SECONDS (self-heal)", "json": "JSON output",
+            "env": "environment overlay"})
+def reconcile(c: Context, watch: float = 0.0, json: bool = False, env: str = "dev") -> None:
+    """Converge actual state to the specs through the playbooks (idempotent)."""
+    from runner.cli import exit_with, run
+    from runner.reconcile.commands import reconcile_command
+
+    exit_with(run(reconcile_command, env_name=env, as_json=json, watch=watch))
+
+
+@task(help={"service": "service name", "reason": "why (audit log)", "env": "environment overlay"})
+def deploy(c: Context, service: str, reason: str = "", env: str = "dev") -> None:
+    """Deploy one service to its spec (health-gated, automatic rollback on failure)."""
+    from runner.cli import exit_with, run
+    from runner.reconcile.commands import deploy_command
+
+    exit_with(run(deploy_command, service=service, env_name=env, reason=reason))
+
+
+@task(help={"service": "service name", "to_revision": "revision number (default: previous)",
+            "reason": "why (commit message and audit log)",
+            "no_commit": "edit the spec but do not commit (emergencies; audited)",
+            "env": "environment overlay"})
+def rollback(c: Context, service: str, to_revision: int = 0, reason: str = "",
+             no_commit: bool = False, env: str = "dev") -> None:
+    """GitOps rollback: pin the previous model version in the spec, commit, switch."""
+    from runner.cli import exit_with, run
+    from runner.reconcile.commands import rollback_command
+
+    exit_with(run(rollback_command, service=service, env_name=env,
+                  to_revision=to_revision or None, reason=reason, commit=not no_commit))
+
+
+@task(help={"json": "print JSON", "env": "environment overlay"})
+def status(c: Context, json: bool = False, env: str = "dev") -> None:
+    """Services (desired vs running, revision, health) and platform processes."""
+    from runner.cli import exit_with, run
+    from runner.reconcile.commands import status_command
+
+    exit_with(run(status_command, env_name=env, as_json=json))
+
+
+@task(help={"json": "print JSON", "env": "environment overlay"})
+def health(c: Context, json: bool = False, env: str = "dev") -> None:
+    """Every endpoint of the runbook quick reference; exit 1 if a required one fails."""
+    from runner.cli import exit_with, run
+    from runner.reconcile.platform import health_command
+
+    exit_with(run(health_command, env_name=env, as_json=json))
+
+
+@task(help={"service": "service name", "json": "print JSON", "env": "environment overlay"})
+def history(c: Context, service: str, json: bool = False, env: str = "dev") -> None:
+    """Revisions and audit log of one service."""
+    from runner.cli import exit_with, run
+    from runner.reconcile.commands import history_command
+
+    exit_with(run(history_command, service=service, env_name=env, as_json=json))

@@ -1,0 +1,123 @@
+"""Apply: run a plan's changes through the runbook playbooks, under the apply lock.
+
+Each change runs ``playbooks/deploy.yaml`` (create, replace, restart: pre-checks, the
+health-gated rollout, /model_info, a post-deploy watch, automatic rollback on failure) or
+the ``remove`` play of the same file. The plan is made again after the lock is taken:
+what another apply changed meanwhile is not redone.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.reconcile import context
+from runner.reconcile.context import Env
+from runner.reconcile.plan import Action, Plan, make_plan
+from runner.state.lock import apply_lock, renew
+
+DEPLOY_PLAYBOOK = "playbooks/deploy.yaml"
+
+
+@dataclass
+class ActionOutcome:
+    service: str
+    kind: str
+    ok: bool
+    rolled_back: bool
+    msg: str
+    duration_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    outcomes: list[ActionOutcome] = field(default_factory=list)
+    taken_over: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan.as_dict(),
+            "outcomes": [o.as_dict() for o in self.outcomes],
+            "ok": self.ok,
+            "lock_taken_over_from": self.taken_over,
+        }
+
+    def render(self) -> str:
+        if not self.plan.changes:
+            return self.plan.render()
+        lines = [self.plan.render(), ""]
+        for o in self.outcomes:
+            state = "ok" if o.ok else ("ROLLED BACK" if o.rolled_back else "FAILED")
+            lines.append(f"{state:<11} {o.kind:<8} {o.service:<14} {o.msg} ({o.duration_s:.1f}s)")
+        lines.append("Apply: " + ("converged" if self.ok else "failed"))
+        return "\n".join(lines)
+
+
+def run_action(env: Env, action: Action, *, watch_s: float | None = None) -> ActionOutcome:
+    """One planned change through the deploy playbook."""
+    from runner.playbook import run_playbook
+
+    started = time.monotonic()
+    variables: dict[str, Any] = {
+        "service": action.service,
+        "action": action.kind,
+        "reason": action.reason,
+        "environment": env.environment,
+        "watch_s": env.platform.platform.post_deploy_watch_s if watch_s is None else watch_s,
+    }
+    context.bind(env)
+    try:
+        result = run_playbook(
+            env.root / DEPLOY_PLAYBOOK, extra_vars=variables, root=env.root,
+            state_dir=env.state, output=None if env.quiet else sys.stderr,
+        )
+    finally:
+        context.bind(None)
+    rolled_back = result.stats.rescued > 0
+    ok = result.ok and not rolled_back
+    if ok:
+        msg = next((r.msg for r in reversed(result.records)
+                    if r.status == "changed" and r.msg), "done")
+    else:
+        failure = result.failures[-1].msg if result.failures else ""
+        msg = failure or next((r.msg for r in result.records if r.status == "failed"), "failed")
+        if rolled_back:
+            msg = f"{msg} -> {_rollback_msg(result)}"
+    return ActionOutcome(action.service, action.kind, ok, rolled_back, msg,
+                         time.monotonic() - started)
+
+
+def _rollback_msg(result: Any) -> str:
+    for rec in result.records:
+        if rec.name and "roll" in rec.name.lower() and rec.status in ("changed", "ok"):
+            return rec.msg
+    return "rolled back"
+
+
+def apply(env: Env, *, services: list[str] | None = None,
+          watch_s: float | None = None) -> ApplyResult:
+    """Plan and converge under the apply lock (a live holder: LockHeld at once)."""
+    with apply_lock(env.store, actor=env.actor) as taken_over:
+        if taken_over is not None:
+            env.progress(f"took over the apply lock from {taken_over.describe()} (dead)")
+        plan = make_plan(env.platform, env.runtime, env.store, tracking_uri=env.tracking_uri,
+                         services=services)
+        result = ApplyResult(plan, taken_over=taken_over.describe() if taken_over else "")
+        for action in plan.changes:
+            env.progress(f"{action.kind} {action.service}: {action.reason}")
+            result.outcomes.append(run_action(env, action, watch_s=watch_s))
+            renew(env.store)
+        env.store.audit("apply", actor=env.actor, outcome="ok" if result.ok else "failed",
+                        changes=[a.as_dict() for a in plan.changes],
+                        outcomes=[o.as_dict() for o in result.outcomes])
+    return result

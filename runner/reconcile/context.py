@@ -1,0 +1,85 @@
+"""Everything one reconcile run works with, opened once: specs, state, runtime, registry URI."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner.reconcile.desired import replica_spec
+from runner.runtime import Runtime, get_runtime
+from runner.runtime.base import ReplicaSpec
+from runner.spec.models import Platform
+from runner.state import StateStore, actor, repo_root, state_dir, tracking_uri
+
+
+def _print(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Env:
+    root: Path
+    environment: str
+    platform: Platform
+    state: Path
+    store: StateStore
+    runtime: Runtime
+    tracking_uri: str
+    actor: str
+    say: object = field(default=_print)  # progress callback: str -> None
+    quiet: bool = False
+
+    def progress(self, msg: str) -> None:
+        if callable(self.say):
+            self.say(msg)
+
+    def replica_spec(self, name: str) -> ReplicaSpec:
+        return replica_spec(self.platform, name, tracking_uri=self.tracking_uri)
+
+    def reload(self) -> None:
+        """Read the specs again (after a rollback edited one)."""
+        from runner.spec import load_platform
+
+        self.platform = load_platform(self.root, self.environment)
+
+    def spec_file(self, name: str) -> Path:
+        return self.root / "specs" / "services" / f"{name}.yaml"
+
+
+def open_env(root: Path | None = None, environment: str = "dev", quiet: bool = False) -> Env:
+    """Load and validate the specs (raises SpecError before anything is touched)."""
+    from runner.spec import load_platform
+
+    root = (root or repo_root()).resolve()
+    platform = load_platform(root, environment)
+    state = state_dir(root, platform.platform.state_dir)
+    return Env(
+        root=root,
+        environment=environment,
+        platform=platform,
+        state=state,
+        store=StateStore(state),
+        runtime=get_runtime(platform.platform.runtime, state=state, root=root),
+        tracking_uri=tracking_uri(state),
+        actor=actor(),
+        say=(lambda _m: None) if quiet else _print,
+        quiet=quiet,
+    )
+
+
+# The Env of the apply in progress: playbook modules run inside it and reuse it rather
+# than loading the specs and opening the store again for every task.
+_bound: Env | None = None
+
+
+def bind(env: Env | None) -> None:
+    global _bound
+    _bound = env
+
+
+def for_module(root: Path, environment: str | None) -> Env:
+    """The Env a playbook module should act in: the bound one, else a fresh one."""
+    if _bound is not None and _bound.root == root.resolve():
+        return _bound
+    return open_env(root, environment or "dev")

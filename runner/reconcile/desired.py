@@ -1,0 +1,57 @@
+"""Desired state per service, as the runtime needs it: a ReplicaSpec and a replica count.
+
+The spec hash is the identity of a service's *runtime* configuration: it covers every
+field that changes what a replica process does, and leaves out ``replicas`` (a count
+change scales, it does not replace the replicas already serving) and the fields only
+monitoring and the retrain loop read (``alerts``, ``retrain``, ``gate``): changing an
+alert threshold re-renders rules, it does not restart a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from runner.runtime.base import ReplicaSpec
+from runner.spec.models import Platform, ServiceSpec
+
+NOT_RUNTIME_FIELDS = frozenset({"replicas", "alerts", "retrain", "gate"})
+
+
+def spec_hash(service: ServiceSpec) -> str:
+    """Stable hash of the runtime-relevant part of one service spec."""
+    data = service.model_dump(mode="json")
+    relevant = {k: v for k, v in data.items() if k not in NOT_RUNTIME_FIELDS}
+    canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def replica_spec(
+    platform: Platform, name: str, *, tracking_uri: str, extra_env: dict[str, str] | None = None
+) -> ReplicaSpec:
+    """What one replica of service ``name`` must look like."""
+    svc = platform.service(name)
+    project = Path(platform.root) / svc.project
+    return ReplicaSpec(
+        service=name,
+        spec_hash=spec_hash(svc),
+        model_name=svc.model.name,
+        model_version=svc.model.version,
+        port=svc.port,
+        project_dir=project,
+        image=svc.image,
+        health_path=svc.health.path,
+        health_timeout_s=svc.health.timeout_s,
+        health_retries=svc.health.retries,
+        health_interval_s=svc.health.interval_s,
+        smoke_request=project / svc.smoke_request,
+        tracking_uri=tracking_uri,
+        extra_env=dict(extra_env or {}),
+    )
+
+
+def spec_snapshot(service: ServiceSpec) -> dict[str, Any]:
+    """The whole service spec as stored with a revision (history shows what ran)."""
+    return service.model_dump(mode="json")

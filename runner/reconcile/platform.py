@@ -1,0 +1,159 @@
+"""The whole platform on this machine: ``inv up``, ``inv down``, ``inv health``.
+
+``up`` is the main job: models if missing, render, MLflow, the three services (through
+reconcile, so the first deploy is an ordinary apply), monitoring when installed, then
+the status table. Every step is idempotent: running ``up`` again changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from runner.errors import NotInstalled, ToolkitError
+from runner.reconcile.context import Env, open_env
+from runner.reconcile.registry import existing_versions
+from runner.runtime import daemons, health
+
+
+def _mlflow(env: Env) -> daemons.Daemon:
+    m = env.platform.platform.mlflow
+    return daemons.mlflow_daemon(env.state, m.port, m.workers)
+
+
+def _monitoring(env: Env) -> list[daemons.Daemon]:
+    """Prometheus and Alertmanager, when installed (NotInstalled: skipped)."""
+    mon = env.platform.platform.monitoring
+    found = []
+    for make, port in ((daemons.prometheus_daemon, mon.prometheus.port),
+                       (daemons.alertmanager_daemon, mon.alertmanager.port)):
+        try:
+            found.append(make(env.state, port))
+        except NotInstalled:
+            continue
+    return found
+
+
+def stage_monitoring(env: Env) -> list[str]:
+    """Copy the rendered Prometheus/Alertmanager config under the state dir.
+
+    The runtime writes the file_sd targets (``targets/<service>.json``) next to it, so
+    the rendered ``prometheus.yml`` refers to them by a relative path.
+    """
+    staged = []
+    generated = env.root / "generated" / env.environment
+    for name in ("prometheus", "alertmanager"):
+        src = generated / name
+        if not src.is_dir():
+            continue
+        dst = env.state / name / "config"
+        dst.mkdir(parents=True, exist_ok=True)
+        for item in src.rglob("*"):
+            if item.is_file() and "targets" not in item.relative_to(src).parts:
+                target = dst / item.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(item, target)
+        staged.append(name)
+    return staged
+
+
+def ensure_models(env: Env) -> list[str]:
+    """Train and register the models the specs pin when the registry lacks them."""
+    wanted = {(s.model.name, s.model.version): n for n, s in env.platform.services.items()}
+    have = existing_versions(env.tracking_uri, set(wanted))
+    missing = sorted(n for key, n in wanted.items() if key not in have)
+    if missing:
+        env.progress(f"models missing from the registry for {', '.join(missing)}: training")
+        from runner.ml.pipeline import train_projects  # heavy: only when needed
+
+        train_projects(env.root, missing)
+    return missing
+
+
+def render(env: Env) -> int:
+    """Render generated/<env>/ from the specs (what CI checks is committed)."""
+    from runner.render import render_all, write
+
+    files = render_all(env.platform)
+    write(env.root, env.environment, files)
+    return len(files)
+
+
+def up_command(env_name: str = "dev") -> int:
+    """Bring everything up and print the status table; idempotent."""
+    from runner.reconcile.apply import apply
+    from runner.reconcile.commands import status_rows, status_table
+
+    env = open_env(None, env_name)
+    env.progress(f"MLflow on 127.0.0.1:{env.platform.platform.mlflow.port}")
+    daemons.ensure(env.state, _mlflow(env))
+    ensure_models(env)
+    env.progress(f"rendered {render(env)} files into generated/{env_name}/")
+    result = apply(env, watch_s=0)
+    print(result.render())
+    if stage_monitoring(env):
+        for d in _monitoring(env):
+            try:
+                daemons.ensure(env.state, d)
+            except ToolkitError as exc:
+                env.progress(f"{d.name} not started: {exc.one_line()}")
+    print()
+    print(status_table(status_rows(env), daemon_rows(env)))
+    return 0 if result.ok else 1
+
+
+def down_command(env_name: str = "dev") -> int:
+    """Stop every replica and every daemon this state directory started."""
+    env = open_env(None, env_name)
+    for service in sorted(env.runtime.facts(None, check_health=False)):
+        for replica in env.runtime.remove(service):
+            print(f"stopped {replica}")
+    for name in ("alertmanager", "prometheus", "mlflow"):
+        if daemons.stop(env.state, name):
+            print(f"stopped {name}")
+    env.store.audit("down", actor=env.actor, outcome="ok")
+    return 0
+
+
+def daemon_rows(env: Env) -> list[dict[str, object]]:
+    rows = []
+    for d in [_mlflow(env), *_monitoring(env)]:
+        st = daemons.status(env.state, d)
+        state = "healthy" if st.healthy else ("starting" if st.running else "stopped")
+        rows.append({"name": d.name, "port": d.port, "state": state, "pid": st.pid})
+    return rows
+
+
+def endpoints(env: Env) -> list[tuple[str, int, str, bool]]:
+    """The runbook's quick-reference endpoints: (name, port, path, required)."""
+    mon = env.platform.platform.monitoring
+    out = []
+    for name, svc in sorted(env.platform.services.items()):
+        out.append((name, svc.port, svc.health.path, True))
+        out.append((name, svc.port, "/model_info", True))
+    out.append(("mlflow", env.platform.platform.mlflow.port, "/health", True))
+    out.append(("prometheus", mon.prometheus.port, "/-/healthy", False))
+    out.append(("alertmanager", mon.alertmanager.port, "/-/healthy", False))
+    out.append(("exporter", mon.exporter.port, "/metrics", False))
+    return out
+
+
+def health_command(env_name: str = "dev", as_json: bool = False,
+                   root: Path | None = None) -> int:
+    """Check every endpoint; exit 1 when a required one (services, MLflow) fails."""
+    env = open_env(root, env_name, quiet=True)
+    rows = []
+    for name, port, path, required in endpoints(env):
+        status, _ = health.request(port, path, timeout_s=3.0)
+        rows.append({"component": name, "url": f"http://127.0.0.1:{port}{path}",
+                     "status": status, "ok": status == 200, "required": required})
+    bad = [r for r in rows if r["required"] and not r["ok"]]
+    if as_json:
+        print(json.dumps({"ok": not bad, "endpoints": rows}, indent=2))
+    else:
+        for r in rows:
+            mark = "ok  " if r["ok"] else ("FAIL" if r["required"] else "down")
+            print(f"{mark} {r['component']:<13} {r['url']:<40} {r['status'] or '-'}")
+        print("healthy" if not bad else f"{len(bad)} required endpoint(s) failing")
+    return 1 if bad else 0

@@ -1,0 +1,86 @@
+"""Minimal, comment-preserving edits of a service spec, and committing them with git.
+
+A rollback or promotion changes one or two scalars (``model.version``, ``image``). A YAML
+round-trip would drop comments and reflow the file, so the edit is a targeted line edit
+of that value, checked afterwards by loading the specs again.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from runner.errors import PermanentError, ToolkitError
+
+_TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:(?P<rest>.*)$")
+
+
+def set_model_version(text: str, version: int) -> str:
+    """``text`` with ``model.version`` set to ``version`` (block or flow style)."""
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        m = _TOP_KEY.match(line)
+        if not m or m.group("key") != "model":
+            continue
+        if "{" in m.group("rest"):  # flow style: model: {name: x, version: 3}
+            new, n = re.subn(r"(\bversion\s*:\s*)\d+", rf"\g<1>{version}", line, count=1)
+            if n:
+                lines[i] = new
+                return "".join(lines)
+        for j in range(i + 1, len(lines)):
+            body = lines[j]
+            if body.strip() and not body[0].isspace() and not body.lstrip().startswith("#"):
+                break  # dedent: left the model mapping
+            new, n = re.subn(r"^(\s+version\s*:\s*)\d+", rf"\g<1>{version}", body, count=1)
+            if n:
+                lines[j] = new
+                return "".join(lines)
+    raise PermanentError("no model.version found to edit")
+
+
+def set_top_scalar(text: str, key: str, value: str) -> str:
+    """``text`` with the top-level ``key: value`` replaced, keeping a trailing comment."""
+    pattern = re.compile(rf"^({re.escape(key)}\s*:\s*)([^#\n]*?)(\s*(#.*)?)$", re.MULTILINE)
+    new, n = pattern.subn(lambda m: f"{m.group(1)}{value}{m.group(3)}", text, count=1)
+    if not n:
+        raise PermanentError(f"no top-level {key}: found to edit")
+    return new
+
+
+def edit_service_spec(path: Path, *, version: int, image: str | None = None) -> bool:
+    """Rewrite the pinned model version (and image) of one spec file; True if it changed."""
+    text = path.read_text()
+    new = set_model_version(text, version)
+    if image:
+        new = set_top_scalar(new, "image", image)
+    if new == text:
+        return False
+    path.write_text(new)
+    return True
+
+
+def git(root: Path, *args: str) -> str:
+    """Run one git command (argv, no shell) in ``root``; raise with git's own message."""
+    proc = subprocess.run(  # noqa: S603
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise ToolkitError(f"git {args[0]} failed: {(proc.stderr or proc.stdout).strip()[:300]}")
+    return proc.stdout.strip()
+
+
+def head_commit(root: Path) -> str:
+    """The current commit, or "" outside a git repository."""
+    try:
+        return git(root, "rev-parse", "HEAD")
+    except (ToolkitError, OSError):
+        return ""
+
+
+def commit_spec(root: Path, path: Path, message: str) -> str:
+    """Commit only ``path`` with ``message``; returns the new commit id."""
+    rel = str(path.resolve().relative_to(root.resolve()))
+    git(root, "add", "--", rel)
+    git(root, "commit", "-q", "-m", message, "--", rel)
+    return git(root, "rev-parse", "HEAD")
