@@ -125,7 +125,14 @@ def _load(root: Path, env: str, problems: Problems) -> Platform | None:
     if not service_files:
         problems.add_at(Pos(_rel(root, root / "specs" / "services")), (), "no service specs")
 
-    _apply_overlay(docs, overlay, overlay_pos, problems)
+    # Anything else in services/ would be silently ignored: say so instead.
+    for stray in sorted((root / "specs" / "services").glob("*")):
+        if stray.suffix != ".yaml" and not stray.name.startswith("."):
+            problems.add_at(
+                Pos(_rel(root, stray)), (), "not read: service specs must be named <name>.yaml"
+            )
+
+    _apply_overlay(docs, overlay, overlay_pos, [p.stem for p in service_files], problems)
 
     platform_spec = _validate(docs.get("platform"), PlatformSpec, problems)
     services: dict[str, ServiceSpec] = {}
@@ -159,25 +166,28 @@ def _load(root: Path, env: str, problems: Problems) -> Platform | None:
 
 
 def _apply_overlay(
-    docs: dict[str, Doc], overlay: dict[str, Any], overlay_pos: Positions, problems: Problems
+    docs: dict[str, Doc],
+    overlay: dict[str, Any],
+    overlay_pos: Positions,
+    service_names: list[str],
+    problems: Problems,
 ) -> None:
     """Deep-merge the overlay's sections into their documents, keeping overlay positions."""
     if "platform" in docs and overlay.get("platform"):
         doc = docs["platform"]
         over_pos = overlay_pos.rebased(("platform",), ("platform",))
         doc.data, doc.pos = deep_merge(doc.data, doc.pos, overlay["platform"], over_pos)
-    service_names = sorted(k.removeprefix("service:") for k in docs if k.startswith("service:"))
     for name, section in (overlay.get("services") or {}).items():
         path: PathT = ("services", str(name))
-        if f"service:{name}" not in docs:
+        if name not in service_names:
             problems.add_at(
                 overlay_pos.keys[path],
                 path,
                 f"unknown service '{name}'{suggest(str(name), service_names)}",
             )
             continue
-        if section is None:
-            continue
+        if section is None or f"service:{name}" not in docs:
+            continue  # nothing to merge, or the base file is unreadable (reported already)
         if not isinstance(section, dict):
             problems.add_at(overlay_pos.values[path], path, "must be a mapping")
             continue
