@@ -1,0 +1,200 @@
+"""Helpers for the monitoring integration tests: real Prometheus, Alertmanager and monitor.
+
+Configs come from the render engine (``runner.render.artifacts.render_all``) for a platform
+whose ports are free ports and whose intervals are short; only Alertmanager's grouping
+timers are shortened after rendering so a test sees notifications (and their repeats)
+within seconds. Every process runs in its own session and is killed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import yaml
+
+from runner.spec import load_platform
+from runner.spec.models import Platform
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS = "/usr/bin/prometheus"
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+T = TypeVar("T")
+
+
+def have_binaries() -> bool:
+    return all(Path(p).is_file() for p in (PROMETHEUS, ALERTMANAGER))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float,
+             logs: list[Path] | None = None) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` and the logs."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+        except httpx.HTTPError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.25)
+    tails = "".join(f"\n--- {p.name}\n{p.read_text()[-3000:]}" for p in logs or [] if p.exists())
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}{tails}")
+
+
+def fast_platform(root: Path, *, overrides: dict[str, Any] | None = None,
+                  for_s: int = 0) -> Platform:
+    """The real specs with free ports, 1 s scrape/evaluation and ``for_s`` on every alert."""
+    data = load_platform(ROOT, "dev").model_dump()
+    mon = data["platform"]["monitoring"]
+    mon["scrape_interval_s"] = mon["evaluation_interval_s"] = 1
+    for name in ("prometheus", "alertmanager", "exporter"):
+        mon[name]["port"] = free_port()
+    for svc in data["services"].values():
+        for threshold in svc["alerts"].values():
+            threshold["for_s"] = for_s
+    for key, value in (overrides or {}).items():
+        data["platform"][key] = value
+    data["root"] = str(root)
+    return Platform.model_validate(data)
+
+
+def fast_alertmanager(text: str) -> str:
+    """The rendered Alertmanager config with second-scale grouping timers on every route."""
+    config = yaml.safe_load(text)
+
+    def shorten(route: dict[str, Any]) -> None:
+        route.update(group_wait="1s", group_interval="1s", repeat_interval="2s")
+        for child in route.get("routes", []):
+            shorten(child)
+
+    shorten(config["route"])
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+@dataclass
+class Stack:
+    platform: Platform
+    base: Path
+    state: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def mon(self) -> Any:
+        return self.platform.platform.monitoring
+
+    def url(self, name: str) -> str:
+        listener = getattr(self.mon, name)
+        return f"http://{listener.host}:{listener.port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(MLGITOPS_ROOT=str(self.platform.root), MLGITOPS_STATE_DIR=str(self.state))
+        env.pop("MLGITOPS_WEBHOOK_URL", None)  # tests never notify a real on-call webhook
+        return env
+
+    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = self.base / f"{name}.log"
+        self.logs.append(log)
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(  # noqa: S603
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.env(), cwd=str(self.base), start_new_session=True,
+            )
+        self.procs.append(proc)
+        return proc
+
+    def write_configs(self, files: dict[str, str]) -> Path:
+        """Write the rendered Prometheus and Alertmanager configs; returns the config dir."""
+        conf = self.base / "conf"
+        for rel, text in files.items():
+            if not rel.startswith(("prometheus/", "alertmanager/")) or "/tests/" in rel:
+                continue
+            if rel == "alertmanager/alertmanager.yml":
+                text = fast_alertmanager(text)
+            target = conf / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        targets = conf / "prometheus" / "targets"
+        targets.mkdir(exist_ok=True)
+        for svc in self.platform.services:
+            if not (targets / f"{svc}.json").exists():
+                (targets / f"{svc}.json").write_text("[]")
+        return conf
+
+    def start_monitor(self) -> None:
+        port = self.mon.exporter.port
+        self.spawn("monitor", [sys.executable, "-m", "runner.monitor.server", "--port", str(port)])
+        wait_for("monitor /health", lambda: httpx.get(f"{self.url('exporter')}/health",
+                                                      timeout=1).status_code == 200,
+                 20, self.logs)
+
+    def start_alertmanager(self, conf: Path) -> None:
+        am = self.mon.alertmanager
+        self.spawn("alertmanager", [
+            ALERTMANAGER, f"--config.file={conf / 'alertmanager' / 'alertmanager.yml'}",
+            f"--storage.path={self.base / 'am-data'}",
+            f"--web.listen-address={am.host}:{am.port}", "--cluster.listen-address=",
+        ])
+        wait_for("alertmanager ready", lambda: httpx.get(f"{self.url('alertmanager')}/-/ready",
+                                                         timeout=1).status_code == 200,
+                 30, self.logs)
+
+    def start_prometheus(self, conf: Path) -> None:
+        prom = self.mon.prometheus
+        self.spawn("prometheus", [
+            PROMETHEUS, f"--config.file={conf / 'prometheus' / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.base / 'prom-data'}",
+            f"--web.listen-address={prom.host}:{prom.port}",
+        ])
+        wait_for("prometheus ready", lambda: httpx.get(f"{self.url('prometheus')}/-/ready",
+                                                       timeout=1).status_code == 200,
+                 30, self.logs)
+
+    def prom_alerts(self) -> list[dict[str, Any]]:
+        reply = httpx.get(f"{self.url('prometheus')}/api/v1/alerts", timeout=2).json()
+        return list(reply["data"]["alerts"])
+
+    def am_alerts(self) -> list[dict[str, Any]]:
+        return list(httpx.get(f"{self.url('alertmanager')}/api/v2/alerts", timeout=2).json())
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def make_root(base: Path) -> Path:
+    """A repository root for the monitor process: the real specs and projects, own playbooks."""
+    root = base / "repo"
+    root.mkdir()
+    for name in ("specs", "projects"):
+        (root / name).symlink_to(ROOT / name)
+    (root / "playbooks").mkdir()
+    return root
+
