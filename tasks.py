@@ -138,3 +138,26 @@ def history(c: Context, service: str, json: bool = False, env: str = "dev") -> N
     from runner.reconcile.commands import history_command
 
     exit_with(run(history_command, service=service, env_name=env, as_json=json))
+
+
+# ------------------------------------------------------------- playbook engine (issue 4, part 5)
+
+
+@task(
+    iterable=["extra_vars"],
+    help={
+        "name": "playbook name: playbooks/NAME.yaml (or a path to a .yaml file)",
+        "extra_vars": "k=v or a JSON object; repeat -e for more",
+        "check": "plan only: modules compute what they would change and change nothing",
+        "diff": "show what changes (unified diffs)",
+        "tags": "run only tasks with these tags (comma-separated) or tagged 'always'",
+    },
+)
+def playbook(c: Context, name: str, extra_vars: list[str] | None = None, check: bool = False,
+             diff: bool = False, tags: str = "") -> None:
+    """Run a runbook playbook: a line per task, a recap, an event log under .state/runs/."""
+    from runner.cli import exit_with, run
+    from runner.playbook import playbook_command
+
+    exit_with(run(playbook_command, name, extra_vars or [], check=check, diff=diff,
+                  tags=tags or None))

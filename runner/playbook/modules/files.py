@@ -1,0 +1,207 @@
+"""File modules: template (Jinja2 src -> dest), copy (content/src -> dest), render (specs ->
+generated/<env>/ through runner.render).
+
+All three compare the wanted content with what is on disk and write only when it differs
+(atomically: temp file + rename), so a rerun is a no-op; the diff is computed in check mode
+too and only the write is guarded.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from runner.playbook.modules import Module, ModuleContext
+from runner.playbook.result import Result
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def _write_atomic(path: Path, content: str, mode: int | None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        elif path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def converge_file(dest: Path, content: str, ctx: ModuleContext, mode: int | None = None,
+                  label: str | None = None) -> Result:
+    """Make ``dest`` hold ``content``: the shared compare/diff/guarded-write of file modules."""
+    shown = label or str(dest)
+    current = _read(dest)
+    mode_ok = mode is None or current is None or (dest.stat().st_mode & 0o7777) == mode
+    if current == content and mode_ok:
+        return Result(msg=f"{shown} is up to date", data={"dest": str(dest)})
+    diff = {"before": current or "", "after": content,
+            "before_header": shown if current is not None else "/dev/null", "after_header": shown}
+    what = "create" if current is None else ("update" if current != content else "chmod")
+    if not ctx.check_mode:
+        _write_atomic(dest, content, mode)
+    verb = f"would {what}" if ctx.check_mode else f"{what}d" if what != "chmod" else "chmodded"
+    return Result(changed=True, msg=f"{verb} {shown}", diff=diff, data={"dest": str(dest)})
+
+
+def _mode(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    return int(str(value), 8)
+
+
+def _source(path: str, ctx: ModuleContext) -> Path:
+    """Template/copy sources: next to the playbook first (like Ansible), then the repo root."""
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    for base in (ctx.playbook_dir, ctx.playbook_dir / "templates", ctx.root):
+        if (base / p).is_file():
+            return base / p
+    return ctx.playbook_dir / p
+
+
+# -- template -----------------------------------------------------------------------
+class TemplateArgs(_Strict):
+    src: str
+    dest: str
+    mode: str | int | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+
+
+class Template(Module):
+    """Render a Jinja2 file (sandboxed, strict) with the task's variables into ``dest``."""
+
+    Args = TemplateArgs
+
+    def run(self, args: TemplateArgs, ctx: ModuleContext) -> Result:
+        src = _source(args.src, ctx)
+        texts: dict[Path, str] = ctx.cache.setdefault("template.sources", {})
+        text = texts.get(src)
+        if text is None:
+            try:
+                text = texts[src] = src.read_text(encoding="utf-8")
+            except OSError as exc:
+                return Result(failed=True, msg=f"cannot read template {args.src}: {exc.strerror}")
+        variables = ctx.variables
+        if args.vars:
+            from collections import ChainMap
+
+            variables = ChainMap(args.vars, variables)  # type: ignore[arg-type]
+        try:
+            content = ctx.templar.render_file(text, variables)
+        except Exception as exc:
+            msg = getattr(exc, "message", str(exc))
+            return Result(failed=True, msg=f"{args.src}: {msg}")
+        return converge_file(ctx.resolve(args.dest), content, ctx, _mode(args.mode), args.dest)
+
+
+# -- copy ---------------------------------------------------------------------------
+class CopyArgs(_Strict):
+    dest: str
+    content: str | None = None
+    src: str | None = None
+    mode: str | int | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CopyArgs:
+        if (self.content is None) == (self.src is None):
+            raise ValueError("give exactly one of content or src")
+        return self
+
+
+class Copy(Module):
+    """Write literal ``content`` (or a file's text, unrendered) to ``dest``."""
+
+    Args = CopyArgs
+
+    def run(self, args: CopyArgs, ctx: ModuleContext) -> Result:
+        if args.content is not None:
+            content = args.content
+        else:
+            assert args.src is not None
+            try:
+                content = _source(args.src, ctx).read_text(encoding="utf-8")
+            except OSError as exc:
+                return Result(failed=True, msg=f"cannot read {args.src}: {exc.strerror}")
+        return converge_file(ctx.resolve(args.dest), content, ctx, _mode(args.mode), args.dest)
+
+
+# -- render -------------------------------------------------------------------------
+class RenderArgs(_Strict):
+    env: str = "dev"
+    prune: bool = False  # also delete files under generated/<env>/ that nothing renders
+
+
+class Render(Module):
+    """Validate the specs and render every artifact into ``generated/<env>/``."""
+
+    Args = RenderArgs
+
+    def run(self, args: RenderArgs, ctx: ModuleContext) -> Result:
+        # Heavy-ish and owned elsewhere: imported only when a playbook renders.
+        try:
+            from runner.render import render_all
+            from runner.spec import load_platform
+        except ImportError:  # the packages' public re-exports may not exist yet
+            from runner.render.artifacts import render_all
+            from runner.spec.loader import load_platform
+
+        platform = load_platform(ctx.root, args.env)
+        files = render_all(platform)
+        out_dir = ctx.root / "generated" / args.env
+        changed: list[str] = []
+        diffs: list[dict[str, Any]] = []
+        for rel, content in files.items():
+            sub = converge_file(out_dir / rel, content, ctx, label=f"generated/{args.env}/{rel}")
+            if sub.changed:
+                changed.append(rel)
+                assert isinstance(sub.diff, dict)
+                diffs.append(sub.diff)
+        stale = sorted(
+            str(p.relative_to(out_dir))
+            for p in (out_dir.rglob("*") if out_dir.is_dir() else [])
+            if p.is_file() and str(p.relative_to(out_dir)) not in files
+        )
+        if args.prune:
+            for rel in stale:
+                diffs.append({"before": _read(out_dir / rel) or "", "after": "",
+                              "before_header": f"generated/{args.env}/{rel}",
+                              "after_header": "/dev/null"})
+                if not ctx.check_mode:
+                    (out_dir / rel).unlink()
+        removed = stale if args.prune else []
+        if not changed and not removed:
+            msg = f"{len(files)} files in generated/{args.env}/ up to date"
+            if stale:
+                msg += f"; {len(stale)} stale (prune: true removes them)"
+            return Result(msg=msg, data={"files": len(files), "changed_files": [], "stale": stale})
+        verb = "would write" if ctx.check_mode else "wrote"
+        msg = f"{verb} {len(changed)} of {len(files)} files in generated/{args.env}/"
+        if removed:
+            msg += f", {'would remove' if ctx.check_mode else 'removed'} {len(removed)} stale"
+        return Result(changed=True, msg=msg, diff={"files": diffs},
+                      data={"files": len(files), "changed_files": changed, "stale": stale})
