@@ -13,9 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from runner.errors import SpecError
+from runner.spec.checks import check_all
 from runner.spec.merge import deep_merge
 from runner.spec.models import Platform, PlatformSpec, ServiceSpec
-from runner.spec.problems import Problems, field_path, pydantic_message, suggest
+from runner.spec.problems import Problems, pydantic_message, suggest
 from runner.spec.yamlpos import PathT, Pos, Positions, load_yaml
 
 OVERLAY_KEYS = ("platform", "services")
@@ -142,8 +143,6 @@ def _load(root: Path, env: str, problems: Problems) -> Platform | None:
             if isinstance(spec, ServiceSpec):
                 services[key.removeprefix("service:")] = spec
 
-    from runner.spec.checks import check_all
-
     all_service_docs = {
         key.removeprefix("service:"): doc for key, doc in docs.items() if key.startswith("service:")
     }
@@ -214,4 +213,4 @@ def _validate(doc: Doc | None, model: type[BaseModel], problems: Problems) -> Ba
         return None
 
 
-__all__ = ["load_platform", "known_environments", "field_path"]
+__all__ = ["Doc", "known_environments", "load_platform"]

@@ -53,6 +53,7 @@ class Problems:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._items: list[tuple[tuple[str, int, int, str], ToolkitError]] = []
+        self._seen: set[tuple[str, int, int, str]] = set()
 
     def __bool__(self) -> bool:
         return bool(self._items)
@@ -65,7 +66,8 @@ class Problems:
         location = Location(pos.file, pos.line, pos.column)
         err = ToolkitError(message, location=location, field=field)
         key = (pos.file, pos.line or 0, pos.column or 0, err.one_line())
-        if all(k != key for k, _ in self._items):
+        if key not in self._seen:  # merged documents can surface one problem twice
+            self._seen.add(key)
             self._items.append((key, err))
 
     def sorted(self) -> list[ToolkitError]:
