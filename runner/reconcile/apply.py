@@ -107,6 +107,7 @@ def _rollback_msg(result: Any) -> str:
 def apply(env: Env, *, services: list[str] | None = None,
           watch_s: float | None = None) -> ApplyResult:
     """Plan and converge under the apply lock (a live holder: LockHeld at once)."""
+    began = time.monotonic()  # duration_s in the audit event feeds the exporter's histogram
     with apply_lock(env.store, actor=env.actor) as taken_over:
         if taken_over is not None:
             env.progress(f"took over the apply lock from {taken_over.describe()} (dead)")
@@ -119,5 +120,6 @@ def apply(env: Env, *, services: list[str] | None = None,
             renew(env.store)
         env.store.audit("apply", actor=env.actor, outcome="ok" if result.ok else "failed",
                         changes=[a.as_dict() for a in plan.changes],
-                        outcomes=[o.as_dict() for o in result.outcomes])
+                        outcomes=[o.as_dict() for o in result.outcomes],
+                        duration_s=round(time.monotonic() - began, 3))
     return result
