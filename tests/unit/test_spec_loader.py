@@ -128,3 +128,12 @@ def test_missing_platform_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_platform(tmp_path)
     assert info.value.one_line() == "specs/platform.yaml: file is missing"
+
+
+def test_alert_kinds_agree_everywhere() -> None:
+    from typing import get_args
+
+    from runner.spec.models import ALERT_KINDS, AlertAction, AlertsSpec
+
+    assert tuple(AlertsSpec.model_fields) == ALERT_KINDS
+    assert get_args(AlertAction.model_fields["alert"].annotation) == ALERT_KINDS
