@@ -119,15 +119,26 @@ def check_all(
             )
         if port is not None:
             ports.setdefault(port, name if isinstance(name, str) else stem)
-        project = _get(doc.data, ("project",))
-        if isinstance(project, str) and not project.startswith("/"):
-            if ".." not in project.split("/") and not (root / project).is_dir():
-                problems.add_at(
-                    _at(doc, ("project",)),
-                    ("project",),
-                    f"project path '{project}' does not exist",
-                )
+        _check_project(root, doc, problems)
         _check_cron(doc, ("retrain", "schedule"), problems)
+
+
+def _check_project(root: Path, doc: Doc, problems: Problems) -> None:
+    """The project directory must exist, and the smoke request deploys will send in it."""
+    project = _get(doc.data, ("project",))
+    if not isinstance(project, str) or project.startswith("/") or ".." in project.split("/"):
+        return  # absent or outside the repository: the model reports it
+    if not (root / project).is_dir():
+        problems.add_at(
+            _at(doc, ("project",)), ("project",), f"project path '{project}' does not exist"
+        )
+        return
+    smoke = _get(doc.data, ("smoke_request",))
+    if smoke is None:
+        smoke = "tests/fixtures/sample_request.json"  # the model's default
+    if isinstance(smoke, str) and not (root / project / smoke).is_file():
+        path: PathT = ("smoke_request",) if "smoke_request" in doc.data else ("project",)
+        problems.add_at(_at(doc, path), path, f"smoke request '{project}/{smoke}' does not exist")
 
 
 def _check_platform(env: str | None, doc: Doc, problems: Problems) -> dict[int, PathT]:

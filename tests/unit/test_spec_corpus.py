@@ -41,7 +41,9 @@ def good_tree(dest: Path) -> Path:
     """A copy of the committed specs plus empty project dirs and tasks.py."""
     shutil.copytree(REPO / "specs", dest / "specs")
     for name in SERVICES:
-        (dest / "projects" / name).mkdir(parents=True)
+        fixtures = dest / "projects" / name / "tests" / "fixtures"
+        fixtures.mkdir(parents=True)
+        (fixtures / "sample_request.json").write_text("{}\n", encoding="utf-8")
     shutil.copy(REPO / "tasks.py", dest / "tasks.py")
     return dest
 

@@ -123,7 +123,9 @@ def test_validate_command_summary(capsys: pytest.CaptureFixture[str]) -> None:
 def test_missing_platform_file_is_reported(tmp_path: Path) -> None:
     shutil.copytree(REPO / "specs", tmp_path / "specs")
     for name in ("bankchurn", "carvision", "telecom"):
-        (tmp_path / "projects" / name).mkdir(parents=True)
+        fixtures = tmp_path / "projects" / name / "tests" / "fixtures"
+        fixtures.mkdir(parents=True)
+        (fixtures / "sample_request.json").write_text("{}\n")
     (tmp_path / "specs" / "platform.yaml").unlink()
     with pytest.raises(SpecError) as info:
         load_platform(tmp_path)
