@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
 from runner.errors import PermanentError, ToolkitError
 from runner.monitor import store
@@ -28,20 +26,29 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
         out[name] = value
     return out
 
-def run(playbook: str, variables: dict[str, str], env: str) -> tuple[bool, str]:
-    """Run the playbook; returns (ok, one-line summary)."""
-    from runner.state.paths import repo_root
+def run(playbook: str, variables: dict[str, str], env: str) -> tuple[str, str]:
+    """Run the playbook; returns (outcome, one-line summary). Outcome: success|failed|skipped."""
+    from runner.playbook import run_playbook
+    from runner.state.paths import repo_root, state_dir
 
-    path = repo_root() / "playbooks" / f"{playbook}.yaml"
+    root = repo_root()
+    path = root / "playbooks" / f"{playbook}.yaml"
     if not path.is_file():
         raise PermanentError(f"playbooks/{playbook}.yaml does not exist")
-    try:
-        from runner.playbook import run_playbook  # type: ignore[attr-defined]
-    except ImportError:
-        raise PermanentError("the playbook engine has no run_playbook yet") from None
-    result: Any = run_playbook(path, extra_vars=dict(variables, env=env))
-    ok = not bool(getattr(result, "failed", False))
-    return ok, str(getattr(result, "summary", "") or ("ok" if ok else "failed"))
+    service, revision = variables.get("service", ""), variables.get("revision", "")
+    if revision:
+        # The alert named the deploy to undo; if another deploy replaced it meanwhile,
+        # rolling back "the previous revision" would undo the wrong one.
+        current = store.deployed().get(service)
+        if current is None or str(current.revision) != revision:
+            now = current.revision if current else "none"
+            return "skipped", f"revision {revision} of {service} is no longer current ({now})"
+    result = run_playbook(
+        path, {**variables, "environment": env}, root=root, state_dir=state_dir(root),
+        output=sys.stdout,
+    )
+    return ("success" if result.exit_code == 0 else "failed"), result.recap()
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner.monitor.procedure")
@@ -53,21 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     variables: dict[str, str] = {}
     try:
         variables = parse_vars(args.extra)
-        ok, summary = run(args.playbook, variables, args.env)
+        outcome, summary = run(args.playbook, variables, args.env)
     except ToolkitError as exc:
-        ok, summary = False, exc.one_line()
+        outcome, summary = "failed", exc.one_line()
     except Exception as exc:  # noqa: BLE001 - the audit log must hear about any end
-        ok, summary = False, f"{type(exc).__name__}: {exc}"
+        outcome, summary = "failed", f"{type(exc).__name__}: {exc}"
     store.audit(
-        store.PROCEDURE_FINISHED, service=variables.get("service", ""),
-        outcome="success" if ok else "failed", playbook=args.playbook, vars=variables,
-        summary=summary, duration_s=round(time.monotonic() - began, 3),
-        state=None,
+        store.PROCEDURE_FINISHED, service=variables.get("service", ""), outcome=outcome,
+        playbook=args.playbook, vars=variables, summary=summary,
+        duration_s=round(time.monotonic() - began, 3),
     )
-    print(f"{args.playbook}: {'ok' if ok else 'failed'}: {summary}", file=sys.stderr)
-    return 0 if ok else 1
+    print(f"{args.playbook}: {outcome}: {summary}", file=sys.stderr)
+    return 1 if outcome == "failed" else 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
-
-__all__ = ["Path", "main", "parse_vars", "run"]

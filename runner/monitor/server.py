@@ -19,6 +19,7 @@ import logging
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -30,6 +31,7 @@ from runner.monitor.dispatcher import Context, handle_payload
 from runner.spec.models import Platform
 
 log = logging.getLogger("runner.monitor")
+QUIET_PATHS = frozenset({"/metrics", "/health", "/-/healthy", "/-/ready"})
 MAX_BODY = 4 * 1024 * 1024  # Alertmanager truncates groups long before this
 
 
@@ -103,6 +105,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        # Scrapes and health probes arrive every few seconds forever: log only the rest.
+        if self.command == "GET" and self.path.split("?", 1)[0] in QUIET_PATHS:
+            return
         log.info("%s %s", self.address_string(), format % args)
 
 
@@ -122,13 +127,16 @@ def serve_in_thread(server: MonitorServer) -> threading.Thread:
     return thread
 
 
-def load_context(env: str) -> Context:
+def load_context(env: str, root: Path | None = None, state: Path | None = None) -> Context:
+    """The platform of ``root`` (default: MLGITOPS_ROOT or the checkout) and its state dir."""
     from runner.spec import load_platform
     from runner.state.paths import repo_root, state_dir
 
-    root = repo_root()
+    root = (root or repo_root()).resolve()
     platform: Platform = load_platform(root, env)
-    return Context(platform, state_dir(root, platform.platform.state_dir), env)
+    if state is None:
+        state = state_dir(root, platform.platform.state_dir)
+    return Context(platform, state.resolve(), env)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,10 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default="dev")
     parser.add_argument("--host", default=None)
     parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--root", type=Path, default=None, help="repository root")
+    parser.add_argument("--state", type=Path, default=None, help="state directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        ctx = load_context(args.env)
+        ctx = load_context(args.env, args.root, args.state)
         server = make_server(ctx, args.host, args.port)
     except ToolkitError as exc:
         print(exc.one_line(), file=sys.stderr)

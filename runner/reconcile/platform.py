@@ -23,9 +23,12 @@ def _mlflow(env: Env) -> daemons.Daemon:
 
 
 def _monitoring(env: Env) -> list[daemons.Daemon]:
-    """Prometheus and Alertmanager, when installed (NotInstalled: skipped)."""
+    """The monitor, and Prometheus and Alertmanager when installed (NotInstalled: skipped)."""
+    from runner.monitor.daemon import monitor_daemon
+
     mon = env.platform.platform.monitoring
-    found = []
+    # The runner's exporter + alert webhook first, so Prometheus' first scrape finds it.
+    found = [monitor_daemon(env.state, env.root, mon.exporter.port, env.environment)]
     for make, port in ((daemons.prometheus_daemon, mon.prometheus.port),
                        (daemons.alertmanager_daemon, mon.alertmanager.port)):
         try:
@@ -109,7 +112,7 @@ def down_command(env_name: str = "dev") -> int:
     for service in sorted(env.runtime.facts(None, check_health=False)):
         for replica in env.runtime.remove(service):
             print(f"stopped {replica}")
-    for name in ("alertmanager", "prometheus", "mlflow"):
+    for name in ("alertmanager", "prometheus", "monitor", "mlflow"):
         if daemons.stop(env.state, name):
             print(f"stopped {name}")
     env.store.audit("down", actor=env.actor, outcome="ok")

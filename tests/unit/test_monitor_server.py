@@ -197,6 +197,7 @@ def test_rollback_starts_a_procedure_that_reports_back(monitor: tuple[str, Conte
     assert len(finished) == 1
     assert finished[0]["service"] == "carvision"
     assert finished[0]["detail"]["playbook"] == "rollback"
+    assert finished[0]["outcome"] == "success", finished[0]["detail"]["summary"]
     started = store.events(store.PROCEDURE_STARTED, state=ctx.state)
     assert len(started) == 1
 
@@ -208,3 +209,24 @@ def test_bad_requests_are_refused(monitor: tuple[str, Context]) -> None:
     assert httpx.post(f"{url}/alerts", json=old, timeout=5).status_code == 400
     assert httpx.get(f"{url}/nope", timeout=5).status_code == 404
     assert httpx.get(f"{url}/health", timeout=5).text == "ok\n"
+
+
+def test_procedure_skips_a_rollback_of_a_replaced_deploy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.monitor import procedure
+
+    monkeypatch.setenv("MLGITOPS_ROOT", str(tmp_path))
+    monkeypatch.setenv("MLGITOPS_STATE_DIR", str(tmp_path / "state"))
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "rollback.yaml").write_text("- name: rollback\n  tasks: []\n")
+    db = StateStore(tmp_path / "state")
+    for version in (1, 2):  # revision 1 was replaced by revision 2 before the procedure ran
+        db.add_revision("telecom", spec_hash=f"h{version}", model_name="telecom-model",
+                        model_version=version, actor="t", reason="deploy", outcome=SUCCESS)
+    db.close()
+    code = procedure.main(["rollback", "-e", "service=telecom", "-e", "revision=1"])
+    assert code == 0
+    (finished,) = store.events(store.PROCEDURE_FINISHED, state=tmp_path / "state")
+    assert finished["outcome"] == "skipped"
+    assert finished["detail"]["summary"] == "revision 1 of telecom is no longer current (2)"
