@@ -98,10 +98,11 @@ class Engine:
 
     def run_play(self, play: Play, playbook: Playbook) -> bool:
         outer_name, outer_notified = self.play_name, self.notified
-        self.play_name, self.notified = play.name, set()
-        self.reporter.play_start(play.name, str(play.where), self.check)
         magic = dict(self.magic, playbook_dir=str(playbook.path.parent), play_name=play.name)
         layers: list[Mapping[str, Any]] = [LazyVars(play.vars, self.templar, self.ref), magic]
+        self.scope(layers)
+        self.play_name, self.notified = self.display_name(play.name), set()
+        self.reporter.play_start(self.play_name, str(play.where), self.check)
         ok = self.run_tasks(play.tasks, layers, playbook.path.parent)
         if ok and self.notified:
             pending = [h for h in play.handlers
@@ -133,6 +134,15 @@ class Engine:
         self.ref.current = scope
         return scope
 
+    def display_name(self, name: str) -> str:
+        """Names may be templates ("Deploy {{ service }}"); shown raw if they cannot render."""
+        if "{" not in name:
+            return name
+        try:
+            return str(self.templar.render_string(name, self.ref.current))
+        except ToolkitError:
+            return name
+
     def selected(self, task: Task) -> bool:
         tags = task.tags | self.forced_tags
         if self.tags is None:
@@ -160,7 +170,8 @@ class Engine:
                 self.stats.failed -= failed_in_block
                 self.stats.rescued += 1
                 self.failures = self.failures[: len(self.failures) - failed_in_block]
-                self.reporter.rescued(self.play_name, task.name, str(task.where))
+                self.reporter.rescued(self.play_name, self.display_name(task.name),
+                                      str(task.where))
         if task.always:
             ok = self.run_tasks(task.always, inner, pdir) and ok
         return ok
@@ -232,8 +243,8 @@ class Engine:
         if result.failed and task.ignore_errors:
             status = "ignored"
         msg = "(output hidden by no_log)" if task.no_log and result.msg else result.msg
-        record = TaskRecord(self.play_name, task.name, status, msg, str(task.where), item,
-                            result, duration)
+        record = TaskRecord(self.play_name, self.display_name(task.name), status, msg,
+                            str(task.where), item, result, duration)
         self.records.append(record)
         self.reporter.task(record, no_log=task.no_log, attempts=attempts)
         if result.changed and not result.failed and task.notify:
@@ -243,7 +254,7 @@ class Engine:
         if result.failed and not task.ignore_errors:
             if not aggregate:
                 self.failures.append(record)
-            self.last_failure = {"name": task.name, "msg": msg, "where": str(task.where),
+            self.last_failure = {"name": record.name, "msg": msg, "where": str(task.where),
                                  "module": task.module, "result": result.to_vars()}
             return False
         return True

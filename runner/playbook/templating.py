@@ -97,6 +97,10 @@ class Templar:
             success=_succeeded,
         )
         self.env = env
+        # Template files render like Ansible's template module: the newline after a block
+        # tag is dropped, so "{% for %}" lines do not leave blank lines behind.
+        self.file_env = env.overlay(trim_blocks=True)
+        self._files: dict[str, Any] = {}
         # Rendering shares the caller's mapping (no copy), so the globals (range, dict...)
         # that Jinja would otherwise merge in sit at the bottom of the chain instead.
         self.globals: dict[str, Any] = dict(env.globals)
@@ -207,7 +211,13 @@ class Templar:
 
     def render_file(self, source: str, variables: Mapping[str, Any]) -> str:
         """Render a whole template file's text (always a string)."""
-        tmpl = self.compile_template(source)
+        tmpl: Any = self._files.get(source)
+        if tmpl is None:
+            try:
+                tmpl = self._files[source] = self.file_env.from_string(source)
+            except TemplateError as exc:
+                line = getattr(exc, "lineno", None)
+                raise TemplateFailure(f"syntax error (line {line}): {exc}") from None
         try:
             ctx = tmpl.new_context(self._scope(variables), shared=True)
             return "".join(tmpl.root_render_func(ctx))
