@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from runner import contract
 from runner.render.alerts import CPU_WINDOW, MIB, RATE_WINDOW, AlertRule, fmt_num
@@ -36,7 +37,7 @@ class Series:
 @dataclass(frozen=True)
 class Expectation:
     alert: AlertRule
-    labels: dict[str, str]  # full label set expected on the firing alert
+    labels: list[tuple[str, str]]  # full label set expected on the firing alert, sorted
     fires: bool
 
 
@@ -79,8 +80,56 @@ def _rate(delta: float, window_s: int) -> float:
     return delta * (float(window_s) / float(window_s)) / float(window_s)
 
 
+# --- the value Prometheus computes from each kind's input (integer grid -> float) ---------
+
+
+def error_value(errors: int) -> float:
+    """Error rate from REQUESTS_PER_MIN requests a minute, ``errors`` of them 5xx."""
+    win = WINDOW_S[RATE_WINDOW]
+    per_window = win // EVAL_INTERVAL_S
+    bad = _rate(float(errors * per_window), win)
+    good = _rate(float((REQUESTS_PER_MIN - errors) * per_window), win)
+    return bad / (good + bad)
+
+
+def cpu_per_min(steps: int) -> float:
+    return steps * 60 / CPU_STEPS_PER_S  # CPU seconds per minute, exact (dyadic)
+
+
+def cpu_value(steps: int, cpu: float) -> float:
+    return _rate(cpu_per_min(steps), WINDOW_S[CPU_WINDOW]) / float(fmt_num(cpu))
+
+
+def memory_value(rss: int, memory_mb: int) -> float:
+    return rss / float(memory_mb * MIB)
+
+
+def _search(value: Callable[[int], float], threshold: float, guess: int, hi: int) -> int | None:
+    """Smallest grid point whose value reaches the threshold: look near the guess first."""
+    lo = max(0, guess - 2)
+    found = _smallest(lo, min(hi, lo + 6), lambda n: value(n) >= threshold)
+    if found is not None and (found > lo or lo == 0):
+        return found
+    return _smallest(0, hi, lambda n: value(n) >= threshold)
+
+
+@lru_cache(maxsize=4096)
+def grid_point(kind: str, threshold: float, cpu: float, memory_mb: int) -> int | None:
+    """The integer input at the threshold (None: unreachable). Cached: fleets share thresholds."""
+    if kind == "error_rate":
+        guess = math.ceil(threshold * REQUESTS_PER_MIN)
+        return _search(error_value, threshold, guess, REQUESTS_PER_MIN)
+    if kind == "cpu":
+        guess = math.ceil(threshold * cpu * CPU_STEPS_PER_S)
+        return _search(lambda k: cpu_value(k, cpu), threshold, guess, 2 * guess + 8)
+    if kind == "memory":
+        guess = math.ceil(threshold * memory_mb * MIB)
+        return _search(lambda v: memory_value(v, memory_mb), threshold, guess, 2 * guess + 8)
+    raise ValueError(kind)
+
+
 class _Probes:
-    """Per-kind input generators for one service, at a given number of samples."""
+    """Per-kind input series for one service, at a given number of samples."""
 
     def __init__(self, service: ServiceSpec, samples: int) -> None:
         self.svc = service
@@ -89,17 +138,12 @@ class _Probes:
 
     def error_rate(self, errors: int) -> Probe:
         total = REQUESTS_PER_MIN
-        win = WINDOW_S[RATE_WINDOW]
-        per_window = win // EVAL_INTERVAL_S
-        bad = _rate(float(errors * per_window), win)
-        good = _rate(float((total - errors) * per_window), win)
-        value = bad / (good + bad)
         base = f'{contract.REQUESTS_TOTAL}{{service="{self.name}",endpoint="/predict",method="POST"'
         series = [
             Series(f'{base},status="200"}}', _ramp(total - errors, self.n)),
             Series(f'{base},status="500"}}', _ramp(errors, self.n)),
         ]
-        return series, value, {}
+        return series, error_value(errors), {}
 
     def latency(self, bound: float) -> Probe:
         # 2% of requests above `bound`: p99 falls into +Inf, so it is the bound itself.
@@ -111,17 +155,16 @@ class _Probes:
         return series, bound, {}
 
     def cpu(self, steps: int) -> Probe:
-        per_min = steps * 60 / CPU_STEPS_PER_S  # CPU seconds per minute, exact (dyadic)
-        value = _rate(per_min, WINDOW_S[CPU_WINDOW]) / float(fmt_num(self.svc.resources.cpu))
         labels = {"replica": "0", "service": self.name}
         sel = f'{contract.PROCESS_CPU}{{service="{self.name}",replica="0"}}'
-        return [Series(sel, _ramp(per_min, self.n))], value, labels
+        series = [Series(sel, _ramp(cpu_per_min(steps), self.n))]
+        return series, cpu_value(steps, self.svc.resources.cpu), labels
 
     def memory(self, rss: int) -> Probe:
-        value = rss / float(self.svc.resources.memory_mb * MIB)
         labels = {"replica": "0", "service": self.name}
         sel = f'{contract.PROCESS_MEMORY}{{service="{self.name}",replica="0"}}'
-        return [Series(sel, _flat(rss, self.n))], value, labels
+        series = [Series(sel, _flat(rss, self.n))]
+        return series, memory_value(rss, self.svc.resources.memory_mb), labels
 
     def drift(self, share: float) -> Probe:
         sel = f'{contract.DRIFT_SHARE}{{service="{self.name}"}}'
@@ -138,36 +181,13 @@ def _just_below(value: float) -> float | None:
 
 def _targets(probes: _Probes, kind: str, threshold: float) -> tuple[Probe | None, Probe | None]:
     """(probe at the threshold, probe just below it) for one kind."""
-    if kind == "error_rate":
-
-        def err_ok(e: int) -> bool:
-            return probes.error_rate(e)[1] >= threshold
-
-        at = _smallest(0, REQUESTS_PER_MIN, err_ok)
+    if kind in ("error_rate", "cpu", "memory"):
+        res = probes.svc.resources
+        at = grid_point(kind, threshold, res.cpu, res.memory_mb)
         if at is None:
             return None, None
-        return probes.error_rate(at), (probes.error_rate(at - 1) if at > 0 else None)
-    if kind == "cpu":
-        guess = max(0, math.floor(threshold * probes.svc.resources.cpu * CPU_STEPS_PER_S) - 2)
-
-        def cpu_ok(k: int) -> bool:
-            return probes.cpu(k)[1] >= threshold
-
-        at = _smallest(guess, guess + 8, cpu_ok)
-        if at is None:
-            return None, None
-        return probes.cpu(at), (probes.cpu(at - 1) if at > 0 else None)
-    if kind == "memory":
-        limit = probes.svc.resources.memory_mb * MIB
-        guess = max(0, math.floor(threshold * limit) - 2)
-
-        def mem_ok(v: int) -> bool:
-            return probes.memory(v)[1] >= threshold
-
-        at = _smallest(guess, guess + 8, mem_ok)
-        if at is None:
-            return None, None
-        return probes.memory(at), (probes.memory(at - 1) if at > 0 else None)
+        build = {"error_rate": probes.error_rate, "cpu": probes.cpu, "memory": probes.memory}[kind]
+        return build(at), (build(at - 1) if at > 0 else None)
     below = _just_below(threshold)
     if kind == "latency_p99_s":
         at_probe = probes.latency(threshold) if threshold > 0 else None
@@ -195,7 +215,7 @@ def service_scenarios(service: ServiceSpec, rules: list[AlertRule]) -> list[Scen
                 expectations = [
                     Expectation(
                         alert=other,
-                        labels={**extra, **other.labels},
+                        labels=sorted({**extra, **other.labels}.items()),
                         fires=value >= other.threshold,
                     )
                     for other in kind_rules

@@ -55,6 +55,7 @@ class ServiceView:
     alerts: list[AlertRule]
     scenarios: list[Scenario]
     dashboards: list[tuple[str, str]] = field(default_factory=list)
+    rule_group: str = ""  # the service's Prometheus rule group, rendered once
 
     def __getattr__(self, name: str) -> Any:
         # Spec fields (name, port, image, model, health, resources...) read straight through.

@@ -74,8 +74,12 @@ def dashboard(
     service: str | None,
     variable_metric: str,
     tags: list[str],
+    compact: bool = False,
 ) -> str:
-    """The dashboard JSON. ``service`` pins it to one service; None offers a service picker."""
+    """The dashboard JSON. ``service`` pins it to one service; None offers a service picker.
+
+    ``compact`` (one line, C encoder: ~10x faster) is for dashboards embedded in ConfigMaps.
+    """
     if service is None:
         variable: dict[str, Any] = {
             "name": "service",
@@ -112,4 +116,6 @@ def dashboard(
         "annotations": {"list": []},
         "panels": _layout(panels),
     }
+    if compact:
+        return json.dumps(model, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
     return json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
