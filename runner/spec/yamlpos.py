@@ -80,6 +80,12 @@ def _mark_pos(file: str, mark: Any) -> Pos:
     return Pos(file, mark.line + 1, mark.column + 1)
 
 
+# libyaml (C) parses about ten times faster than the pure-Python parser; its error
+# wording differs, so a file that fails is parsed again in pure Python and users see
+# one consistent set of messages whichever parser is installed.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
+
+
 def load_yaml(path: Path, display: str) -> tuple[Any, Positions, list[YamlProblem]]:
     """Parse one file safely. Returns (data, positions, problems); data is None on a
     syntax error. Duplicate keys are reported (PyYAML would silently keep the last)."""
@@ -87,7 +93,21 @@ def load_yaml(path: Path, display: str) -> tuple[Any, Positions, list[YamlProble
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         return None, Positions.empty(), [YamlProblem(Pos(display), f"cannot read: {exc}")]
-    loader = yaml.SafeLoader(text)
+    if _FAST_LOADER is not None:
+        try:
+            return _parse(_FAST_LOADER, text, display)
+        except yaml.YAMLError:
+            pass
+    try:
+        return _parse(yaml.SafeLoader, text, display)
+    except yaml.MarkedYAMLError as exc:
+        return None, Positions.empty(), [_syntax_problem(exc, display)]
+    except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
+        return None, Positions.empty(), [YamlProblem(Pos(display), f"YAML error: {exc}")]
+
+
+def _parse(loader_cls: Any, text: str, display: str) -> tuple[Any, Positions, list[YamlProblem]]:
+    loader = loader_cls(text)
     positions = Positions.empty()
     problems: list[YamlProblem] = []
     try:
@@ -96,26 +116,25 @@ def load_yaml(path: Path, display: str) -> tuple[Any, Positions, list[YamlProble
             return None, positions, []
         # Walk before constructing: construction flattens merge keys (<<) in place.
         _walk(node, (), display, positions, problems)
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        pos = _mark_pos(display, mark) if mark is not None else Pos(display)
-        problem = exc.problem or exc.context or "invalid YAML"
-        if isinstance(exc, yaml.constructor.ConstructorError):
-            # Only plain data is allowed: the safe loader refuses language-specific tags.
-            return None, positions, [YamlProblem(pos, f"YAML tag not allowed: {problem}")]
-        context = ""
-        if exc.context and exc.problem:
-            context = f" ({exc.context}"
-            if exc.context_mark is not None and exc.context_mark.line != getattr(mark, "line", -1):
-                context += f" started at line {exc.context_mark.line + 1}"
-            context += ")"
-        return None, positions, [YamlProblem(pos, f"YAML syntax error: {problem}{context}")]
-    except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
-        return None, Positions.empty(), [YamlProblem(Pos(display), f"YAML error: {exc}")]
+        return loader.construct_document(node), positions, problems
     finally:
         loader.dispose()
-    return data, positions, problems
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, display: str) -> YamlProblem:
+    mark = exc.problem_mark or exc.context_mark
+    pos = _mark_pos(display, mark) if mark is not None else Pos(display)
+    problem = exc.problem or exc.context or "invalid YAML"
+    if isinstance(exc, yaml.constructor.ConstructorError):
+        # Only plain data is allowed: the safe loader refuses language-specific tags.
+        return YamlProblem(pos, f"YAML tag not allowed: {problem}")
+    context = ""
+    if exc.context and exc.problem:
+        context = f" ({exc.context}"
+        if exc.context_mark is not None and exc.context_mark.line != getattr(mark, "line", -1):
+            context += f" started at line {exc.context_mark.line + 1}"
+        context += ")"
+    return YamlProblem(pos, f"YAML syntax error: {problem}{context}")
 
 
 def _walk(
