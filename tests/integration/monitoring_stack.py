@@ -8,6 +8,7 @@ within seconds. Every process runs in its own session and is killed at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -120,23 +121,25 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def write_configs(self, files: dict[str, str]) -> Path:
-        """Write the rendered Prometheus and Alertmanager configs; returns the config dir."""
-        conf = self.base / "conf"
+    def write_configs(self, files: dict[str, str]) -> None:
+        """Stage the rendered configs where the local runtime does (``<state>/<name>/config``).
+
+        Prometheus then reads the file_sd targets the runtime writes next to its config.
+        """
         for rel, text in files.items():
-            if not rel.startswith(("prometheus/", "alertmanager/")) or "/tests/" in rel:
+            name, _, inner = rel.partition("/")
+            if name not in ("prometheus", "alertmanager") or inner.startswith("tests/"):
                 continue
             if rel == "alertmanager/alertmanager.yml":
                 text = fast_alertmanager(text)
-            target = conf / rel
+            target = self.state / name / "config" / inner
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
-        targets = conf / "prometheus" / "targets"
+        targets = self.state / "prometheus" / "config" / "targets"
         targets.mkdir(exist_ok=True)
         for svc in self.platform.services:
             if not (targets / f"{svc}.json").exists():
                 (targets / f"{svc}.json").write_text("[]")
-        return conf
 
     def start_monitor(self) -> None:
         port = self.mon.exporter.port
@@ -145,27 +148,50 @@ class Stack:
                                                       timeout=1).status_code == 200,
                  20, self.logs)
 
-    def start_alertmanager(self, conf: Path) -> None:
-        am = self.mon.alertmanager
+    def start_alertmanager(self) -> None:
+        am, base = self.mon.alertmanager, self.state / "alertmanager"
         self.spawn("alertmanager", [
-            ALERTMANAGER, f"--config.file={conf / 'alertmanager' / 'alertmanager.yml'}",
-            f"--storage.path={self.base / 'am-data'}",
+            ALERTMANAGER, f"--config.file={base / 'config' / 'alertmanager.yml'}",
+            f"--storage.path={base / 'data'}",
             f"--web.listen-address={am.host}:{am.port}", "--cluster.listen-address=",
         ])
         wait_for("alertmanager ready", lambda: httpx.get(f"{self.url('alertmanager')}/-/ready",
                                                          timeout=1).status_code == 200,
                  30, self.logs)
 
-    def start_prometheus(self, conf: Path) -> None:
-        prom = self.mon.prometheus
+    def start_prometheus(self) -> None:
+        prom, base = self.mon.prometheus, self.state / "prometheus"
         self.spawn("prometheus", [
-            PROMETHEUS, f"--config.file={conf / 'prometheus' / 'prometheus.yml'}",
-            f"--storage.tsdb.path={self.base / 'prom-data'}",
+            PROMETHEUS, f"--config.file={base / 'config' / 'prometheus.yml'}",
+            f"--storage.tsdb.path={base / 'data'}",
             f"--web.listen-address={prom.host}:{prom.port}",
         ])
         wait_for("prometheus ready", lambda: httpx.get(f"{self.url('prometheus')}/-/ready",
                                                        timeout=1).status_code == 200,
                  30, self.logs)
+
+    def target_up(self, job: str) -> bool:
+        reply = httpx.get(f"{self.url('prometheus')}/api/v1/targets", timeout=2).json()
+        return any(t["labels"]["job"] == job and t["health"] == "up"
+                   for t in reply["data"]["activeTargets"])
+
+    def received(self, alert: str, status: str) -> list[dict[str, Any]]:
+        """The monitor's ``alert.received`` audit events of ``alert`` with ``status``."""
+        from runner.monitor import store
+
+        return [
+            e for e in store.events(store.ALERT_RECEIVED, state=self.state)
+            if e["detail"]["alert"] == alert and e["outcome"] == status
+        ]
+
+    def inv_alerts(self) -> dict[str, dict[str, Any]]:
+        """``inv alerts --json`` against this stack's Alertmanager, by alert name."""
+        listed = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "inv"), "alerts", "--json",
+             "--url", self.url("alertmanager")],
+            capture_output=True, text=True, timeout=30, cwd=ROOT, env=self.env(), check=True,
+        )
+        return {a["name"]: a for a in json.loads(listed.stdout)}
 
     def prom_alerts(self) -> list[dict[str, Any]]:
         reply = httpx.get(f"{self.url('prometheus')}/api/v1/alerts", timeout=2).json()

@@ -10,12 +10,11 @@ action must be recorded as requested: once, however often Alertmanager repeats.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from monitoring_stack import ROOT, Stack, fast_platform, have_binaries, make_root, wait_for
+from monitoring_stack import Stack, fast_platform, have_binaries, make_root, wait_for
 
 from runner.monitor import drift_gauge, store
 from runner.render.artifacts import render_all
@@ -34,27 +33,18 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     stack = Stack(platform, tmp_path, tmp_path / "state")
     stack.state.mkdir()
     try:
-        conf = stack.write_configs(render_all(platform))
+        stack.write_configs(render_all(platform))
         stack.start_monitor()
-        stack.start_alertmanager(conf)
-        stack.start_prometheus(conf)
+        stack.start_alertmanager()
+        stack.start_prometheus()
         yield stack
     finally:
         stack.stop()
 
 
-def _received(stack: Stack, status: str) -> list[dict[str, object]]:
-    return [
-        e for e in store.events(store.ALERT_RECEIVED, state=stack.state)
-        if e["detail"]["alert"] == ALERT and e["outcome"] == status
-    ]
-
-
 def test_drift_above_critical_fires_and_requests_retrain_once(stack: Stack) -> None:
-    wait_for("the runner target up in Prometheus", lambda: any(
-        t["labels"]["job"] == "mlgitops-runner" and t["health"] == "up"
-        for t in _targets(stack)
-    ), 30, stack.logs)
+    wait_for("the runner target up in Prometheus", lambda: stack.target_up("mlgitops-runner"),
+             30, stack.logs)
     drift_gauge.set("bankchurn", 0.8, state=stack.state)
 
     firing = wait_for(f"{ALERT} firing in Prometheus", lambda: [
@@ -66,7 +56,7 @@ def test_drift_above_critical_fires_and_requests_retrain_once(stack: Stack) -> N
         a for a in stack.am_alerts() if a["labels"]["alertname"] == ALERT
     ], 20, stack.logs)
     # Alertmanager repeats the group every ~2 s here: wait for at least three deliveries.
-    wait_for("three webhook deliveries", lambda: len(_received(stack, "firing")) >= 3,
+    wait_for("three webhook deliveries", lambda: len(stack.received(ALERT, "firing")) >= 3,
              30, stack.logs)
 
     events = store.events("alert.procedure", state=stack.state)
@@ -83,25 +73,14 @@ def test_drift_above_critical_fires_and_requests_retrain_once(stack: Stack) -> N
     lines = (stack.state / "notifications.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["name"] == ALERT
 
-    listed = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "inv"), "alerts", "--json",
-         "--url", stack.url("alertmanager")],
-        capture_output=True, text=True, timeout=30, cwd=ROOT, env=stack.env(), check=True,
-    )
-    shown = {a["name"]: a for a in json.loads(listed.stdout)}
+    shown = stack.inv_alerts()
     assert shown[ALERT]["service"] == "bankchurn"
     assert shown[ALERT]["runbook"] == "docs/runbook.md#drift-share"
     assert "BankchurnDriftShareWarning" not in shown  # inhibited
 
     # Back under the threshold: the alert resolves and the webhook hears it.
     drift_gauge.set("bankchurn", 0.1, state=stack.state)
-    wait_for("the resolved notification", lambda: _received(stack, "resolved"), 30, stack.logs)
+    wait_for("the resolved notification", lambda: stack.received(ALERT, "resolved"), 30, stack.logs)
     requested_after = store.events(store.PROCEDURE_REQUESTED, state=stack.state)
     assert len(requested_after) == 1
 
-
-def _targets(stack: Stack) -> list[dict[str, object]]:
-    import httpx
-
-    reply = httpx.get(f"{stack.url('prometheus')}/api/v1/targets", timeout=2).json()
-    return list(reply["data"]["activeTargets"])
