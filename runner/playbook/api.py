@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from runner.errors import PlaybookError
+from runner.playbook.codecache import CodeCache
 from runner.playbook.engine import Engine
 from runner.playbook.loader import load_playbook
 from runner.playbook.output import Reporter, default_state_dir
@@ -49,8 +50,11 @@ def run_playbook(
     start = time.perf_counter()
     root = root or _root()
     state = state_dir or default_state_dir(root)
-    templar = Templar()
-    playbook = load_playbook(Path(path), templar)  # raises PlaybookError before any task
+    templar = Templar(CodeCache.for_state_dir(state))
+    try:
+        playbook = load_playbook(Path(path), templar)  # raises PlaybookError before any task
+    finally:
+        templar.code_cache.save()
     name = playbook.path.stem
     log_path = Reporter.log_path_for(state, name) if event_log else None
     reporter = Reporter(output, log_path, diff)
@@ -65,6 +69,7 @@ def run_playbook(
     finally:
         for closer in engine.cache.get("closers", []):
             closer()
+        templar.code_cache.save()
     result = RunResult(
         playbook=name,
         stats=engine.stats,

@@ -26,6 +26,7 @@ from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from runner.errors import PermanentError
+from runner.playbook.codecache import CodeCache
 
 _SINGLE = re.compile(r"^\{\{\s*(.*?)\s*\}\}$", re.DOTALL)
 
@@ -68,9 +69,12 @@ def _succeeded(value: Any) -> bool:
 
 
 class Templar:
-    """Compiles and evaluates templates; one per run (the caches live as long as it does)."""
+    """Compiles and evaluates templates; one per run (the caches live as long as it does).
 
-    def __init__(self) -> None:
+    ``code_cache`` keeps compiled code across runs (see codecache.py)."""
+
+    def __init__(self, code_cache: CodeCache | None = None) -> None:
+        self.code_cache = code_cache or CodeCache(None)
         env = SandboxedEnvironment(
             undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
         )
@@ -107,24 +111,35 @@ class Templar:
         self._templates: dict[str, Any] = {}
         self._expressions: dict[str, Any] = {}
 
-    # -- compilation (cached) -----------------------------------------------------------
+    # -- compilation (cached in memory, and across runs as code objects) ------------------
+    def _build(self, env: SandboxedEnvironment, kind: str, source: str) -> Any:
+        key = f"{kind}\0{source}"
+        code = self.code_cache.get(key)
+        if code is None:
+            code = env.compile(source)
+            self.code_cache.put(key, code)
+        return env.template_class.from_code(env, code, env.make_globals(None), None)
+
     def compile_template(self, source: str) -> Any:
         tmpl = self._templates.get(source)
         if tmpl is None:
             try:
-                tmpl = self.env.from_string(source)
+                tmpl = self._build(self.env, "t", source)
             except TemplateError as exc:
                 raise TemplateFailure(f"template syntax error in {source!r}: {exc}") from None
             self._templates[source] = tmpl
         return tmpl
 
     def compile_expression(self, source: str) -> Any:
+        """A template whose run leaves the expression's value in ``ctx.vars["result"]``."""
         tmpl = self._expressions.get(source)
         if tmpl is None:
             try:
-                # compile_expression builds a template that stores the value in "result";
-                # we keep that template and run it against our own context (no dict copy).
-                tmpl = self.env.compile_expression(source, undefined_to_none=False)._template
+                if "%}" in source or "{%" in source:
+                    # Cannot be wrapped in a tag: Jinja's own expression compiler (uncached).
+                    tmpl = self.env.compile_expression(source, undefined_to_none=False)._template
+                else:
+                    tmpl = self._build(self.env, "e", f"{{% set result = ({source}\n) %}}")
             except TemplateError as exc:
                 raise TemplateFailure(f"expression syntax error in {source!r}: {exc}") from None
             self._expressions[source] = tmpl
@@ -214,7 +229,7 @@ class Templar:
         tmpl: Any = self._files.get(source)
         if tmpl is None:
             try:
-                tmpl = self._files[source] = self.file_env.from_string(source)
+                tmpl = self._files[source] = self._build(self.file_env, "f", source)
             except TemplateError as exc:
                 line = getattr(exc, "lineno", None)
                 raise TemplateFailure(f"syntax error (line {line}): {exc}") from None

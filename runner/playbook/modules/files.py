@@ -75,13 +75,22 @@ def _mode(value: Any) -> int | None:
 
 def _source(path: str, ctx: ModuleContext) -> Path:
     """Template/copy sources: next to the playbook first (like Ansible), then the repo root."""
+    found: dict[tuple[Path, str], Path] = ctx.cache.setdefault("files.sources", {})
+    key = (ctx.playbook_dir, path)
+    hit = found.get(key)
+    if hit is not None:
+        return hit
     p = Path(path)
+    result = ctx.playbook_dir / p
     if p.is_absolute():
-        return p
-    for base in (ctx.playbook_dir, ctx.playbook_dir / "templates", ctx.root):
-        if (base / p).is_file():
-            return base / p
-    return ctx.playbook_dir / p
+        result = p
+    else:
+        for base in (ctx.playbook_dir, ctx.playbook_dir / "templates", ctx.root):
+            if (base / p).is_file():
+                result = base / p
+                break
+    found[key] = result
+    return result
 
 
 # -- template -----------------------------------------------------------------------

@@ -1,0 +1,257 @@
+"""Our playbook engine against ansible-playbook on equivalent local playbooks, side by side.
+
+    .venv/bin/python bench/playbooks.py [--tasks 200] [--ansible-tasks 50] [--repeat 3]
+
+Workloads (the same YAML shape for both engines, one play on localhost):
+  start-up      a play with no tasks (process start, imports, parsing)
+  template      N ``template`` tasks (a 4-line Jinja2 file into N files): first run
+  template noop the same playbook again: nothing to change
+  command       N ``command: {argv: ["true"]}``
+  set_fact      N ``set_fact`` of a computed value
+
+Each run is a fresh process (``python -m runner.playbook FILE -q`` against
+``ansible-playbook -i localhost, -c local FILE``), timed as wall clock and as the child's CPU
+time (user+sys, from wait4: the machine is shared, CPU time is the steadier number).
+Per-task time = (run - start-up) / tasks, so engines run with different task counts compare
+fairly; Ansible runs ``--ansible-tasks`` (default 50: about 1 s per template task) unless
+told 200. ansible-core is installed from PyPI into its own venv (``.state/bench-venv``),
+created here when missing. Ours: best of ``--repeat``; Ansible: one run each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".state" / "bench-venv"
+TEMPLATE = "file {{ n }} of {{ total }}\n{% for k in range(3) %}line {{ k }}\n{% endfor %}\n"
+AIM_SPEEDUP = 100.0
+AIM_NOOP_S = 0.5
+
+
+@dataclass
+class Timing:
+    wall: float
+    cpu: float
+    recap: str
+
+
+def ansible_playbook() -> Path:
+    """ansible-playbook from the bench venv, installing ansible-core there if missing."""
+    exe = VENV / "bin" / "ansible-playbook"
+    if not exe.exists():
+        print(f"installing ansible-core into {VENV} (once) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "ansible-core"], check=True)
+    return exe
+
+
+# -- playbook generation ------------------------------------------------------------------
+def task_lines(kind: str, n: int, ansible: bool) -> list[str]:
+    prefix = "ansible.builtin." if ansible else ""
+    out: list[str] = []
+    for i in range(n):
+        out.append(f"    - name: {kind} {i}")
+        if kind == "template":
+            dest = f"{{{{ playbook_dir }}}}/out/f{i}.txt" if ansible else f"out/f{i}.txt"
+            out.append(f'      {prefix}template: {{src: t.j2, dest: "{dest}"}}')
+            out.append(f"      vars: {{n: {i}}}")
+        elif kind == "command":
+            out.append(f'      {prefix}command: {{argv: ["true"]}}')
+        elif kind == "set_fact":
+            out.append(f'      {prefix}set_fact: {{v{i}: "{{{{ {i} * 2 }}}}"}}')
+    return out
+
+
+def write_playbook(directory: Path, kind: str, n: int, ansible: bool) -> Path:
+    head = ["- name: bench", "  hosts: localhost", "  gather_facts: false"] if ansible \
+        else ["- name: bench"]
+    lines = [*head, f"  vars: {{total: {n}}}", "  tasks:" if n else "  tasks: []"]
+    lines += task_lines(kind, n, ansible)
+    path = directory / f"{kind}-{n}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# -- running ----------------------------------------------------------------------------
+def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> Timing:
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:3])} ... failed ({proc.returncode}):\n{output[-2000:]}")
+    recap = next((line for line in output.splitlines()[::-1]
+                  if "RECAP" in line or "changed=" in line), "")
+    return Timing(wall, usage.ru_utime + usage.ru_stime, recap.strip())
+
+
+def changed_count(recap: str) -> int:
+    m = re.search(r"changed=(\d+)", recap)
+    return int(m.group(1)) if m else -1
+
+
+class Engine:
+    def __init__(self, name: str, workdir: Path, tasks: int, argv: list[str],
+                 env: dict[str, str], ansible: bool) -> None:
+        self.name, self.dir, self.tasks, self.argv, self.env = name, workdir, tasks, argv, env
+        self.ansible = ansible
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "t.j2").write_text(TEMPLATE)
+        self.books = {kind: write_playbook(workdir, kind, tasks, ansible)
+                      for kind in ("template", "command", "set_fact")}
+        self.books["start-up"] = write_playbook(workdir, "empty", 0, ansible)
+
+    def run(self, kind: str, fresh: bool = False) -> Timing:
+        if fresh:
+            shutil.rmtree(self.dir / "out", ignore_errors=True)
+            (self.dir / "out").mkdir()
+        return timed([*self.argv, str(self.books[kind])], self.dir, self.env)
+
+
+def best(runs: list[Timing]) -> Timing:
+    return min(runs, key=lambda t: t.cpu)
+
+
+def measure(engine: Engine, repeat: int) -> dict[str, Timing]:
+    results: dict[str, Timing] = {}
+    steps = [("start-up", "start-up", False), ("template", "template", True),
+             ("template noop", "template", False), ("command", "command", False),
+             ("set_fact", "set_fact", False)]
+    for label, kind, fresh in steps:
+        runs = []
+        for _ in range(repeat):
+            if label == "template noop":
+                engine.run("template", fresh=True)  # a first run to make the rerun a no-op
+            runs.append(engine.run(kind, fresh=fresh))
+        results[label] = best(runs)
+        t = results[label]
+        print(f"  {engine.name:<8} {label:<14} wall {t.wall:7.2f}s  cpu {t.cpu:7.2f}s  "
+              f"{t.recap[:90]}", flush=True)
+    return results
+
+
+def in_process(t: Timing) -> float:
+    """The run time our recap reports (``in 0.12s``): no interpreter start, no imports."""
+    m = re.search(r" in ([0-9.]+)s", t.recap)
+    return float(m.group(1)) if m else t.wall
+
+
+def per_task(results: dict[str, Timing], label: str, tasks: int, attr: str) -> float:
+    """(run - start-up) / tasks; ``attr`` is wall, cpu or inproc (ours only)."""
+    def value(t: Timing) -> float:
+        return in_process(t) if attr == "inproc" else float(getattr(t, attr))
+
+    run = value(results[label]) - value(results["start-up"])
+    return max(run, 1e-6) / tasks
+
+
+def report(ours: dict[str, Timing], theirs: dict[str, Timing] | None, n_ours: int,
+           n_theirs: int) -> list[str]:
+    lines = [
+        f"{'workload':<14} {'ours wall':>9} {'ours cpu':>8} {'ans. wall':>9} {'ans. cpu':>8} "
+        f"{'ours/task':>10} {'ours cpu/t':>10} {'ans./task':>10} {'ans. cpu/t':>10} "
+        f"{'speed-up':>8} {'cpu s-up':>8}",
+    ]
+    for label in ("start-up", "template", "template noop", "command", "set_fact"):
+        o = ours[label]
+        a = theirs[label] if theirs else None
+        cells = [f"{label:<14}", f"{o.wall:8.2f}s", f"{o.cpu:7.2f}s",
+                 f"{a.wall:8.2f}s" if a else f"{'-':>9}", f"{a.cpu:7.2f}s" if a else f"{'-':>8}"]
+        if label == "start-up":
+            cells += [f"{'':>10}"] * 4
+            if a:
+                cells += [f"{a.wall / o.wall:7.1f}x", f"{a.cpu / o.cpu:7.1f}x"]
+        else:
+            pw, pc = per_task(ours, label, n_ours, "inproc"), per_task(ours, label, n_ours, "cpu")
+            cells += [f"{pw * 1000:8.3f}ms", f"{pc * 1000:8.3f}ms"]
+            if a and theirs:
+                aw = per_task(theirs, label, n_theirs, "wall")
+                ac = per_task(theirs, label, n_theirs, "cpu")
+                cells += [f"{aw * 1000:8.0f}ms", f"{ac * 1000:8.0f}ms",
+                          f"{aw / pw:7.0f}x", f"{ac / pc:7.0f}x"]
+        lines.append(" ".join(cells))
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", type=int, default=200, help="tasks per playbook (ours)")
+    parser.add_argument("--ansible-tasks", type=int, default=50,
+                        help="tasks per playbook for ansible-playbook (compared per task)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of ours (best is kept)")
+    parser.add_argument("--skip-ansible", action="store_true")
+    ns = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="mlgitops-bench-playbooks-"))
+    try:
+        env = {**os.environ, "MLGITOPS_STATE_DIR": str(work / "state"),
+               "MLGITOPS_ROOT": str(work / "ours"), "PYTHONDONTWRITEBYTECODE": "0"}
+        ours = Engine("ours", work / "ours", ns.tasks,
+                      [sys.executable, "-m", "runner.playbook", "-q"], env, ansible=False)
+        print(f"ours: {ns.tasks} tasks per playbook, best of {ns.repeat}", flush=True)
+        results_ours = measure(ours, ns.repeat)
+        results_theirs = None
+        version = ""
+        if not ns.skip_ansible:
+            exe = ansible_playbook()
+            version = subprocess.run([str(exe), "--version"], capture_output=True, text=True,
+                                     check=True).stdout.splitlines()[0]
+            aenv = {
+                **os.environ,
+                "PATH": f"{exe.parent}:{os.environ.get('PATH', '')}",
+                "ANSIBLE_HOME": str(work / "ansible-home"),
+                "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"),
+                "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_RETRY_FILES_ENABLED": "0",
+                "ANSIBLE_LOCALHOST_WARNING": "0",
+                "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+                "ANSIBLE_DEPRECATION_WARNINGS": "0",
+                "ANSIBLE_PYTHON_INTERPRETER": str(exe.parent / "python"),
+            }
+            theirs = Engine("ansible", work / "ansible", ns.ansible_tasks,
+                            [str(exe), "-i", "localhost,", "-c", "local"], aenv, ansible=True)
+            print(f"{version}: {ns.ansible_tasks} tasks per playbook, one run each", flush=True)
+            results_theirs = measure(theirs, 1)
+        print()
+        print(f"Playbook engine vs {version or 'ansible-playbook (skipped)'}; ours "
+              f"{ns.tasks} tasks, ansible {ns.ansible_tasks} tasks per playbook.")
+        print("per task = (run - start-up) / tasks; ours/task from the run time our recap "
+              "reports (no interpreter start-up), ans./task from wall clock; cpu = user+sys")
+        for line in report(results_ours, results_theirs, ns.tasks, ns.ansible_tasks):
+            print(line)
+        noop = results_ours["template noop"]
+        print()
+        print(f"aim: no-op rerun of the {ns.tasks}-task template playbook under "
+              f"{AIM_NOOP_S} s: {in_process(noop):.2f} s run, {noop.wall:.2f} s wall with "
+              f"interpreter start-up, {noop.cpu:.2f} s cpu "
+              f"(run: {'met' if in_process(noop) < AIM_NOOP_S else 'not met'}; "
+              f"process wall: {'met' if noop.wall < AIM_NOOP_S else 'not met'})")
+        if results_theirs:
+            speedups = [per_task(results_theirs, k, ns.ansible_tasks, "wall")
+                        / per_task(results_ours, k, ns.tasks, "inproc")
+                        for k in ("template", "template noop", "command", "set_fact")]
+            print(f"aim: at least {AIM_SPEEDUP:.0f}x faster per task: lowest "
+                  f"{min(speedups):.0f}x ({'met' if min(speedups) >= AIM_SPEEDUP else 'not met'})")
+        if changed_count(noop.recap) != 0:
+            print(f"WARNING: the no-op rerun reported changes: {noop.recap}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
