@@ -34,6 +34,7 @@ log = logging.getLogger("mlgitops.serving")
 
 GRACEFUL_SHUTDOWN_S = 20
 READY_POLL_S = 0.05
+DRAIN_S = 0.5  # see ReplicaServer.shutdown
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -97,6 +98,13 @@ class ReplicaServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self._opener is not None and not self._opener.done():
             self._opener.cancel()
+        # Rolling switch (issue 4): stop listening first, then give connections accepted
+        # just before the close time to deliver their request. uvicorn's shutdown closes
+        # every connection with no request in progress at once, which resets a client
+        # whose request was still in flight (measured: ~1 failure per switch at 100 rps).
+        for server in self.servers:
+            server.close()
+        await asyncio.sleep(DRAIN_S)
         await super().shutdown(sockets=sockets)
 
 
