@@ -113,8 +113,8 @@ def plan_service(
             reasons.append(
                 f"config changed (spec hash {old.spec_hash[:8]} -> {spec.spec_hash[:8]})"
             )
-        if len(running) != replicas:
-            reasons.append(f"replicas {len(running)} -> {replicas}")
+        if len(facts) != replicas:  # crashed replicas count: they are still wanted
+            reasons.append(f"replicas {len(facts)} -> {replicas}")
         return Action(name, "replace", "; ".join(reasons), before, after,
                       tuple(f.replica for f in stale or dead))
     sick = [f for f in at_rev if f.healthy is False]

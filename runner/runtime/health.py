@@ -78,10 +78,10 @@ def verify(
     """Full candidate check; returns why it failed, or None when the replica is good."""
     status, body = request(port, health_path, timeout_s=timeout_s)
     if status != 200:
-        return f"{health_path} answered {status or 'nothing'}: {_short(body)}"
+        return f"{health_path} answered {status or 'nothing'}: {short(body)}"
     status, info = request(port, "/model_info", timeout_s=timeout_s)
     if status != 200:
-        return f"/model_info answered {status or 'nothing'}: {_short(info)}"
+        return f"/model_info answered {status or 'nothing'}: {short(info)}"
     got = reported_version(info)
     if got != model_version:
         return f"/model_info reports model version {got}, expected {model_version}"
@@ -89,10 +89,10 @@ def verify(
         sample = json.loads(smoke_request.read_text())
         status, out = request(port, "/predict", method="POST", body=sample, timeout_s=timeout_s)
         if status != 200:
-            return f"smoke prediction answered {status or 'nothing'}: {_short(out)}"
+            return f"smoke prediction answered {status or 'nothing'}: {short(out)}"
     return None
 
 
-def _short(body: Any) -> str:
+def short(body: Any) -> str:
     text = body if isinstance(body, str) else json.dumps(body)
     return text[:200]

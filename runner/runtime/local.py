@@ -165,7 +165,13 @@ class LocalRuntime(Runtime):
         while time.monotonic() < deadline:
             if callable(poll) and poll() is not None or not alive(fact.pid):
                 return f"process exited; log tail: {_tail(Path(fact.log))}"
-            if health.healthy(fact.admin_port, spec.health_path, timeout_s=spec.health_timeout_s):
+            status, body = health.request(fact.admin_port, spec.health_path,
+                                          timeout_s=spec.health_timeout_s)
+            if status and status != 200:
+                last = f"{spec.health_path} answered {status}: {health.short(body)}"
+                if isinstance(body, dict) and body.get("state") == "failed":
+                    return last  # the model failed to load: waiting will not fix it
+            if status == 200:
                 problem = health.verify(
                     fact.admin_port, model_version=spec.model_version,
                     health_path=spec.health_path, smoke_request=spec.smoke_request,

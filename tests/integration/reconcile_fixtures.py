@@ -1,0 +1,193 @@
+"""Shared set-up for the reconcile integration tests: a temporary git repo with the real
+specs (bankchurn only, on a free port), a real MLflow sqlite registry holding small real
+bankchurn models, and a bounded load generator that counts failed requests.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def make_repo(tmp: Path, *, port: int, watch_s: int = 2) -> Path:
+    """A git repo with the toolkit's specs (bankchurn only), playbooks and projects."""
+    root = tmp / "repo"
+    shutil.copytree(REPO / "specs", root / "specs")
+    shutil.copytree(REPO / "playbooks", root / "playbooks")
+    (root / "projects").mkdir()
+    shutil.copytree(REPO / "projects" / "bankchurn", root / "projects" / "bankchurn",
+                    ignore=shutil.ignore_patterns("data", "models", "__pycache__"))
+    for other in ("carvision", "telecom"):
+        (root / "specs" / "services" / f"{other}.yaml").unlink()
+        for overlay in (root / "specs" / "environments").glob("*.yaml"):
+            _drop_service(overlay, other)
+    spec = root / "specs" / "services" / "bankchurn.yaml"
+    spec.write_text(re.sub(r"(?m)^port: \d+", f"port: {port}", spec.read_text()))
+    platform = root / "specs" / "platform.yaml"
+    platform.write_text(re.sub(r"(?m)^post_deploy_watch_s: \d+", f"post_deploy_watch_s: {watch_s}",
+                               platform.read_text()))
+    git(root, "init", "-q")
+    git(root, "config", "user.email", "test@example.invalid")
+    git(root, "config", "user.name", "test")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "initial specs")
+    return root
+
+
+def _drop_service(overlay: Path, name: str) -> None:
+    """Remove ``name``'s block from an overlay's ``services:`` mapping (2-space indent)."""
+    lines = overlay.read_text().splitlines(keepends=True)
+    out, skipping = [], False
+    for line in lines:
+        if re.match(rf"^  {name}:", line):
+            skipping = True
+            continue
+        if skipping and (line.startswith("    ") or not line.strip()):
+            continue
+        skipping = False
+        out.append(line)
+    overlay.write_text("".join(out))
+
+
+def set_version(root: Path, version: int, *, commit: bool = True) -> None:
+    spec = root / "specs" / "services" / "bankchurn.yaml"
+    spec.write_text(re.sub(r"(?m)^(  version: )\d+", rf"\g<1>{version}", spec.read_text()))
+    if commit:
+        git(root, "commit", "-q", "-am", f"bankchurn v{version}")
+
+
+TRAIN = r"""
+import json, sys
+import numpy as np, pandas as pd, mlflow, mlflow.sklearn
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+from runner.ml.schemas import BANKCHURN
+sample = BANKCHURN.example or json.load(open(sys.argv[2]))
+mlflow.set_tracking_uri(sys.argv[1])
+cats = [c.name for c in BANKCHURN.features if c.kind == "category"]
+nums = [c.name for c in BANKCHURN.features if c.kind != "category"]
+rng = np.random.default_rng(0)
+rows = []
+for i in range(200):
+    r = dict(sample)
+    for c in nums:
+        r[c] = float(sample[c]) * rng.uniform(0.5, 1.5)
+    rows.append(r)
+X = pd.DataFrame(rows)
+y = (X["Age"] > X["Age"].median()).astype(int)
+for good in (True, True, False):
+    cols = nums if good else ["nope"]
+    Xf = X if good else pd.DataFrame({"nope": np.arange(200.0)})
+    pre = ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), cats if good else []),
+                             ("n", "passthrough", cols)])
+    model = Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=200))]).fit(Xf, y)
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(model, name="model", registered_model_name="bankchurn-model",
+                                 pip_requirements=["scikit-learn"])
+print("ok")
+"""
+
+
+def register_models(state: Path) -> str:
+    """Register bankchurn-model v1, v2 (good) and v3 (fails its self-test) in a sqlite registry."""
+    (state / "mlflow" / "artifacts").mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{state / 'mlflow' / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_ARTIFACTS_DESTINATION": str(state / "mlflow" / "artifacts")}
+    sample = REPO / "projects" / "bankchurn" / "tests" / "fixtures" / "sample_request.json"
+    subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", TRAIN, uri, str(sample)],
+                   check=True, cwd=state, env=env, capture_output=True, timeout=300)
+    return uri
+
+
+@dataclass
+class Load:
+    """Bounded load: ``rate`` POST /predict per second on fresh connections, failures counted."""
+
+    port: int
+    body: bytes
+    rate: float = 100.0
+    sent: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    versions: set[str] = field(default_factory=set)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _one(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("POST", "/predict", body=self.body,
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                self.failed += 1
+                self.errors.append(f"status {resp.status}")
+        except (OSError, http.client.HTTPException) as exc:
+            self.failed += 1
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            conn.close()
+
+    def _run(self, offset: float, step: float) -> None:
+        next_at = time.monotonic() + offset
+        while not self._stop.is_set():
+            self._one()
+            self.sent += 1
+            next_at += step
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def __enter__(self) -> Load:
+        workers = 4  # each sends rate/4 per second: one slow request does not stall the rest
+        step = workers / self.rate
+        for i in range(workers):
+            t = threading.Thread(target=self._run, args=(i * step / workers, step), daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=15)
+
+
+def sample_body() -> bytes:
+    path = REPO / "projects" / "bankchurn" / "tests" / "fixtures" / "sample_request.json"
+    return json.dumps(json.loads(path.read_text())).encode()
+
+
+def model_version(port: int) -> str | None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/model_info")
+        data = json.loads(conn.getresponse().read())
+        return str(data.get("version"))
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
