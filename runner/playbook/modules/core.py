@@ -103,7 +103,8 @@ class CommandArgs(_Strict):
         if isinstance(value, list):
             if not value:
                 raise ValueError("argv is empty")
-            return [str(v) if isinstance(v, int | float) else v for v in value]
+            return [str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, int | float)
+                    else v for v in value]
         return value
 
 
