@@ -1,14 +1,17 @@
 """promtool unit-test cases derived from the same thresholds as the alert rules.
 
-For each threshold kind four input scenarios are generated: the value exactly at (or at the
-first representable step above) the warning threshold, just below it, at the critical
-threshold, and just below it. Each scenario asserts the firing state of BOTH alerts of that
-kind, so every alert is proven to fire at its threshold and to stay silent below it.
+For each threshold kind four input scenarios are generated: the value at the warning
+threshold, just below it, at the critical threshold, and just below it. Each scenario asserts
+the state of BOTH alerts of that kind, so every alert is proven to fire at its threshold and
+to stay silent below it. An at-threshold scenario is evaluated at the first instant the alert
+may fire (activation + ``for``) and one evaluation earlier, where it must still be pending, so
+a changed ``for`` fails the tests too.
 
-"At the threshold" is exact, not approximate: the scenario's value is computed here with the
-same float operations Prometheus 2.x performs (rate over an aligned window with samples on
-both edges extrapolates by a factor of exactly 1), and the smallest input whose result is
-``>= threshold`` is chosen. The test then fails if Prometheus ever disagrees.
+"At the threshold" is exact, not approximate: the value Prometheus computes from the input is
+reproduced here with the same float operations Prometheus 2.x uses (``extrapolatedRate``:
+``delta * ((extrapolated / sampled) / range)``; with samples on the window edges, or a
+counter starting at zero, the extrapolation ratio is exactly 1), and the smallest input whose
+result is ``>= threshold`` is chosen. If Prometheus ever disagrees, the tests fail.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from runner.spec.models import ServiceSpec
 EVAL_INTERVAL_S = 60  # promtool evaluation_interval and input series interval
 REQUESTS_PER_MIN = 10_000  # error-rate resolution: 1/10000
 CPU_STEPS_PER_S = 1024  # CPU counter steps are k/1024 s: dyadic, so sums stay exact
-WINDOW_S = {"5m": 300, "1m": 60}
+WINDOW_MIN = {"5m": 5, "1m": 1}
+STEADY_MIN = 5  # every kind's value is constant from here on (longest window: 5m)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Series:
 @dataclass(frozen=True)
 class Expectation:
     alert: AlertRule
+    eval_time: str
     labels: list[tuple[str, str]]  # full label set expected on the firing alert, sorted
     fires: bool
 
@@ -45,21 +50,52 @@ class Expectation:
 class Scenario:
     title: str
     input_series: list[Series]
-    eval_time: str
     expectations: list[Expectation]
 
 
-# A probe turns a target into input series and the value Prometheus will compute from them.
-Probe = tuple[list[Series], float, dict[str, str]]
+def _num(value: float | int) -> str:
+    return fmt_num(value) if isinstance(value, float) else str(value)
 
 
 def _ramp(step: float | int, samples: int) -> str:
-    """Counter growing by ``step`` per interval: '0+<step>x<samples>'."""
-    return f"0+{fmt_num(step) if isinstance(step, float) else step}x{samples}"
+    """Counter from 0 growing by ``step`` per interval: '0+<step>x<samples>'."""
+    return f"0+{_num(step)}x{samples}"
 
 
 def _flat(value: float | int, samples: int) -> str:
-    return f"{fmt_num(value) if isinstance(value, float) else value}+0x{samples}"
+    return f"{_num(value)}+0x{samples}"
+
+
+def _rate(delta: float, window_min: int) -> float:
+    """Prometheus' rate for a counter with aligned samples or starting at 0: factor is 1."""
+    window_s = float(window_min * 60)
+    sampled = float(min(window_min, STEADY_MIN) * 60)
+    return delta * ((sampled / sampled) / window_s)
+
+
+# --- the value Prometheus computes at minute t from each kind's input ---------------------
+
+
+def error_value(errors: int, t: int = STEADY_MIN) -> float | None:
+    """sum(rate(5xx)) / sum(rate(all)) with REQUESTS_PER_MIN requests a minute, ``errors`` 5xx."""
+    if t < 1:
+        return None  # one sample: no rate yet
+    minutes = min(t, WINDOW_MIN[RATE_WINDOW])
+    bad = _rate(float(minutes * errors), WINDOW_MIN[RATE_WINDOW])
+    good = _rate(float(minutes * (REQUESTS_PER_MIN - errors)), WINDOW_MIN[RATE_WINDOW])
+    return bad / (good + bad)
+
+
+def cpu_per_min(steps: int) -> float:
+    return steps * 60 / CPU_STEPS_PER_S  # CPU seconds per minute, exact (dyadic)
+
+
+def cpu_value(steps: int, cpu: float) -> float:
+    return _rate(cpu_per_min(steps), WINDOW_MIN[CPU_WINDOW]) / float(fmt_num(cpu))
+
+
+def memory_value(rss: int, memory_mb: int) -> float:
+    return rss / float(memory_mb * MIB)
 
 
 def _smallest(lo: int, hi: int, ok: Callable[[int], bool]) -> int | None:
@@ -73,35 +109,6 @@ def _smallest(lo: int, hi: int, ok: Callable[[int], bool]) -> int | None:
         else:
             lo = mid + 1
     return lo
-
-
-def _rate(delta: float, window_s: int) -> float:
-    # Prometheus extrapolatedRate with samples on both window edges: delta * 1.0 / range.
-    return delta * (float(window_s) / float(window_s)) / float(window_s)
-
-
-# --- the value Prometheus computes from each kind's input (integer grid -> float) ---------
-
-
-def error_value(errors: int) -> float:
-    """Error rate from REQUESTS_PER_MIN requests a minute, ``errors`` of them 5xx."""
-    win = WINDOW_S[RATE_WINDOW]
-    per_window = win // EVAL_INTERVAL_S
-    bad = _rate(float(errors * per_window), win)
-    good = _rate(float((REQUESTS_PER_MIN - errors) * per_window), win)
-    return bad / (good + bad)
-
-
-def cpu_per_min(steps: int) -> float:
-    return steps * 60 / CPU_STEPS_PER_S  # CPU seconds per minute, exact (dyadic)
-
-
-def cpu_value(steps: int, cpu: float) -> float:
-    return _rate(cpu_per_min(steps), WINDOW_S[CPU_WINDOW]) / float(fmt_num(cpu))
-
-
-def memory_value(rss: int, memory_mb: int) -> float:
-    return rss / float(memory_mb * MIB)
 
 
 def _search(value: Callable[[int], float], threshold: float, guess: int, hi: int) -> int | None:
@@ -118,7 +125,7 @@ def grid_point(kind: str, threshold: float, cpu: float, memory_mb: int) -> int |
     """The integer input at the threshold (None: unreachable). Cached: fleets share thresholds."""
     if kind == "error_rate":
         guess = math.ceil(threshold * REQUESTS_PER_MIN)
-        return _search(error_value, threshold, guess, REQUESTS_PER_MIN)
+        return _search(lambda e: error_value(e) or 0.0, threshold, guess, REQUESTS_PER_MIN)
     if kind == "cpu":
         guess = math.ceil(threshold * cpu * CPU_STEPS_PER_S)
         return _search(lambda k: cpu_value(k, cpu), threshold, guess, 2 * guess + 8)
@@ -128,47 +135,75 @@ def grid_point(kind: str, threshold: float, cpu: float, memory_mb: int) -> int |
     raise ValueError(kind)
 
 
-class _Probes:
-    """Per-kind input series for one service, at a given number of samples."""
+@dataclass(frozen=True)
+class Probe:
+    """One input: its series (for a number of samples) and the value at each minute."""
 
-    def __init__(self, service: ServiceSpec, samples: int) -> None:
+    build: Callable[[int], list[Series]]
+    value_at: Callable[[int], float | None]
+    labels: dict[str, str]  # series labels that reach the alert (besides the rule's own)
+
+    @property
+    def steady(self) -> float:
+        value = self.value_at(STEADY_MIN)
+        assert value is not None
+        return value
+
+
+class _Probes:
+    """Per-kind input generators for one service."""
+
+    def __init__(self, service: ServiceSpec) -> None:
         self.svc = service
-        self.n = samples
         self.name = service.name
 
     def error_rate(self, errors: int) -> Probe:
-        total = REQUESTS_PER_MIN
         base = f'{contract.REQUESTS_TOTAL}{{service="{self.name}",endpoint="/predict",method="POST"'
-        series = [
-            Series(f'{base},status="200"}}', _ramp(total - errors, self.n)),
-            Series(f'{base},status="500"}}', _ramp(errors, self.n)),
-        ]
-        return series, error_value(errors), {}
+        return Probe(
+            lambda n: [
+                Series(f'{base},status="200"}}', _ramp(REQUESTS_PER_MIN - errors, n)),
+                Series(f'{base},status="500"}}', _ramp(errors, n)),
+            ],
+            lambda t: error_value(errors, t),
+            {},
+        )
 
     def latency(self, bound: float) -> Probe:
         # 2% of requests above `bound`: p99 falls into +Inf, so it is the bound itself.
         name = f"{contract.REQUEST_DURATION}_bucket"
-        series = [
-            Series(f'{name}{{service="{self.name}",le="{fmt_num(bound)}"}}', _ramp(98, self.n)),
-            Series(f'{name}{{service="{self.name}",le="+Inf"}}', _ramp(100, self.n)),
-        ]
-        return series, bound, {}
+        le = fmt_num(bound)
+        return Probe(
+            lambda n: [
+                Series(f'{name}{{service="{self.name}",le="{le}"}}', _ramp(98, n)),
+                Series(f'{name}{{service="{self.name}",le="+Inf"}}', _ramp(100, n)),
+            ],
+            lambda t: bound if t >= 1 else None,
+            {},
+        )
 
     def cpu(self, steps: int) -> Probe:
-        labels = {"replica": "0", "service": self.name}
         sel = f'{contract.PROCESS_CPU}{{service="{self.name}",replica="0"}}'
-        series = [Series(sel, _ramp(cpu_per_min(steps), self.n))]
-        return series, cpu_value(steps, self.svc.resources.cpu), labels
+        value = cpu_value(steps, self.svc.resources.cpu)
+        return Probe(
+            lambda n: [Series(sel, _ramp(cpu_per_min(steps), n))],
+            lambda t: value if t >= 1 else None,
+            {"replica": "0", "service": self.name},
+        )
 
     def memory(self, rss: int) -> Probe:
-        labels = {"replica": "0", "service": self.name}
         sel = f'{contract.PROCESS_MEMORY}{{service="{self.name}",replica="0"}}'
-        series = [Series(sel, _flat(rss, self.n))]
-        return series, memory_value(rss, self.svc.resources.memory_mb), labels
+        value = memory_value(rss, self.svc.resources.memory_mb)
+        return Probe(
+            lambda n: [Series(sel, _flat(rss, n))],
+            lambda t: value,
+            {"replica": "0", "service": self.name},
+        )
 
     def drift(self, share: float) -> Probe:
         sel = f'{contract.DRIFT_SHARE}{{service="{self.name}"}}'
-        return [Series(sel, _flat(share, self.n))], share, {"service": self.name}
+        return Probe(
+            lambda n: [Series(sel, _flat(share, n))], lambda t: share, {"service": self.name}
+        )
 
 
 def _just_below(value: float) -> float | None:
@@ -195,37 +230,63 @@ def _targets(probes: _Probes, kind: str, threshold: float) -> tuple[Probe | None
     return probes.drift(threshold), (probes.drift(below) if below is not None else None)
 
 
+def activation(probe: Probe, threshold: float, until: int) -> int | None:
+    """Minute the condition became true and stayed true up to ``until`` (Prometheus activeAt)."""
+    since = None
+    for t in range(until + 1):
+        value = probe.value_at(t)
+        if value is not None and value >= threshold:
+            since = t if since is None else since
+        else:
+            since = None
+    return since
+
+
+def _fires(probe: Probe, rule: AlertRule, for_s: int, at: int) -> bool:
+    since = activation(probe, rule.threshold, at)
+    return since is not None and (at - since) * EVAL_INTERVAL_S >= for_s
+
+
 def service_scenarios(service: ServiceSpec, rules: list[AlertRule]) -> list[Scenario]:
-    """Firing and silent scenarios for every alert of one service."""
+    """Firing, pending and silent scenarios for every alert of one service."""
     scenarios: list[Scenario] = []
     by_kind: dict[str, list[AlertRule]] = {}
     for rule in rules:
         by_kind.setdefault(rule.kind, []).append(rule)
+    probes = _Probes(service)
     for kind, kind_rules in by_kind.items():
         for_s = getattr(service.alerts, kind).for_s
-        # Steady state from the 5m window onwards, then the `for` hold, then one more step.
-        minutes = 5 + math.ceil(for_s / 60) + 1
-        probes = _Probes(service, minutes)
+        hold = math.ceil(for_s / EVAL_INTERVAL_S)
         for rule in kind_rules:
             at, below = _targets(probes, kind, rule.threshold)
             for where, probe in (("at", at), ("below", below)):
                 if probe is None:
                     continue
-                series, value, extra = probe
+                checks: list[tuple[AlertRule, int]]
+                if where == "at":
+                    since = activation(probe, rule.threshold, STEADY_MIN + hold + 1)
+                    assert since is not None
+                    minute = since + hold  # the first evaluation that may fire
+                    checks = [(other, minute) for other in kind_rules]
+                    if hold:
+                        checks.append((rule, minute - 1))  # still pending one step earlier
+                else:
+                    minute = STEADY_MIN + hold + 1
+                    checks = [(other, minute) for other in kind_rules]
                 expectations = [
                     Expectation(
                         alert=other,
-                        labels=sorted({**extra, **other.labels}.items()),
-                        fires=value >= other.threshold,
+                        eval_time=f"{when}m",
+                        labels=sorted({**probe.labels, **other.labels}.items()),
+                        fires=_fires(probe, other, for_s, when),
                     )
-                    for other in kind_rules
+                    for other, when in checks
                 ]
                 scenarios.append(
                     Scenario(
                         title=f"{kind} {where} the {rule.severity} threshold "
-                        f"{fmt_num(rule.threshold)} (value {fmt_num(value)})",
-                        input_series=series,
-                        eval_time=f"{minutes}m",
+                        f"{fmt_num(rule.threshold)} (value {fmt_num(probe.steady)})",
+                        input_series=probe.build(minute),
                         expectations=expectations,
                     )
                 )

@@ -117,5 +117,5 @@ def dashboard(
         "panels": _layout(panels),
     }
     if compact:
-        return json.dumps(model, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
-    return json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return json.dumps(model, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,249 @@
+"""render_all, write and check: determinism, headers, parseability, stale-file detection, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runner.errors import RenderError, SpecError
+from runner.render import check, render_all, write
+from runner.render.command import render_command
+from runner.render.engine import render_template
+from runner.spec import load_platform
+from runner.spec.models import Platform
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def platform() -> Platform:
+    return load_platform(ROOT, "dev")
+
+
+@pytest.fixture(scope="module")
+def files(platform: Platform) -> dict[str, str]:
+    return render_all(platform)
+
+
+def test_render_is_byte_identical_and_sorted(platform: Platform, files: dict[str, str]) -> None:
+    again = render_all(platform)
+    assert again == files
+    assert list(files) == sorted(files)
+
+
+def test_every_artifact_is_present(files: dict[str, str]) -> None:
+    expected = {
+        "compose.yaml",
+        "prometheus/prometheus.yml",
+        "alertmanager/alertmanager.yml",
+        "grafana/provisioning/datasources/prometheus.yaml",
+        "grafana/provisioning/dashboards/mlgitops.yaml",
+        "grafana/dashboards/service-overview.json",
+        "grafana/dashboards/ml-metrics.json",
+        "grafana/dashboards/infrastructure.json",
+        "grafana/dashboards/business-kpis.json",
+    }
+    for svc in ("bankchurn", "carvision", "telecom"):
+        expected |= {f"prometheus/rules/{svc}.yml", f"prometheus/tests/{svc}.yml"}
+        expected |= {
+            f"k8s/{svc}/{kind}.yaml"
+            for kind in (
+                "deployment",
+                "service",
+                "hpa",
+                "pdb",
+                "prometheusrule",
+                "dashboards-configmap",
+            )
+        }
+    assert set(files) == expected
+
+
+def test_every_file_says_generated_and_parses(files: dict[str, str]) -> None:
+    for path, text in files.items():
+        if path.endswith(".json"):
+            doc = json.loads(text)
+            assert "do not edit" in doc["__generated"], path
+            assert doc["description"] == doc["__generated"]
+        else:
+            first = text.splitlines()[0]
+            assert first.startswith("# Generated from specs/") and "do not edit" in first, path
+            assert yaml.safe_load(text), path
+        assert text.endswith("\n") and not text.endswith("\n\n"), path
+
+
+def test_service_files_name_their_own_spec(files: dict[str, str]) -> None:
+    head = files["prometheus/rules/bankchurn.yml"].splitlines()[0]
+    assert "specs/services/bankchurn.yaml" in head
+    assert "specs/environments/dev.yaml" in head
+
+
+def test_compose_never_defaults_the_grafana_password(files: dict[str, str]) -> None:
+    compose = yaml.safe_load(files["compose.yaml"])
+    env = compose["services"]["grafana"]["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    assert "admin" not in env["GF_SECURITY_ADMIN_PASSWORD"].split(":?")[0]
+    for name, svc in compose["services"].items():
+        assert svc["network_mode"] == "host", name
+        assert "healthcheck" in svc and "deploy" in svc, name
+    update = compose["services"]["bankchurn"]["deploy"]["update_config"]
+    assert update["order"] == "start-first" and update["failure_action"] == "rollback"
+
+
+def test_prometheus_scrapes_replicas_from_file_sd(files: dict[str, str]) -> None:
+    config = yaml.safe_load(files["prometheus/prometheus.yml"])
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["mlservice-bankchurn"]["file_sd_configs"][0]["files"] == ["targets/bankchurn.json"]
+    assert jobs["mlgitops-runner"]["static_configs"][0]["targets"] == ["127.0.0.1:9108"]
+    assert {"mlflow", "prometheus", "alertmanager"} <= set(jobs)
+    assert config["rule_files"] == ["rules/*.yml"]
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "127.0.0.1:9093"
+    ]
+
+
+def test_rules_cover_every_threshold_and_severity(
+    platform: Platform, files: dict[str, str]
+) -> None:
+    groups = yaml.safe_load(files["prometheus/rules/bankchurn.yml"])["groups"]
+    rules = {r["alert"]: r for r in groups[0]["rules"]}
+    assert len(rules) == 10
+    critical = rules["BankchurnErrorRateCritical"]
+    spec = platform.services["bankchurn"].alerts.error_rate
+    assert critical["expr"].endswith(f">= {spec.critical:g}")
+    assert critical["labels"] == {
+        "kind": "error_rate",
+        "service": "bankchurn",
+        "severity": "critical",
+    }
+    assert critical["annotations"]["runbook"] == "docs/runbook.md#error-rate"
+    assert rules["BankchurnMemoryWarning"]["expr"].endswith("/ (512 * 1024 * 1024) >= 0.8")
+    # The k8s PrometheusRule carries exactly the same group.
+    crd = yaml.safe_load(files["k8s/bankchurn/prometheusrule.yaml"])
+    assert crd["spec"]["groups"] == groups
+
+
+def test_alertmanager_routes_by_severity_to_the_runner(files: dict[str, str]) -> None:
+    config = yaml.safe_load(files["alertmanager/alertmanager.yml"])
+    routes = {tuple(r["matchers"]): r["receiver"] for r in config["route"]["routes"]}
+    assert routes == {
+        ('severity="critical"',): "runner-critical",
+        ('severity="warning"',): "runner-warning",
+    }
+    urls = {c["url"] for r in config["receivers"] for c in r["webhook_configs"]}
+    assert urls == {"http://127.0.0.1:9108/alerts"}
+
+
+def test_service_dashboards_are_pinned_to_their_service(files: dict[str, str]) -> None:
+    cm = yaml.safe_load(files["k8s/carvision/dashboards-configmap.yaml"])
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert set(cm["data"]) == {
+        "service-overview.json",
+        "ml-metrics.json",
+        "infrastructure.json",
+        "business-kpis.json",
+    }
+    overview = json.loads(cm["data"]["service-overview.json"])
+    assert overview["uid"] == "carvision-service-overview"
+    assert overview["templating"]["list"][0]["query"] == "carvision"
+    assert "specs/services/carvision.yaml" in overview["description"]
+    assert "@@" not in files["k8s/carvision/dashboards-configmap.yaml"]
+
+
+# ------------------------------------------------------------------ write and check
+
+
+def test_write_then_check_is_clean_and_detects_every_difference(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    write(tmp_path, "dev", files)
+    assert check(tmp_path, "dev", files).ok
+    out = tmp_path / "generated" / "dev"
+    rules = out / "prometheus/rules/bankchurn.yml"
+    rules.write_text(rules.read_text().replace(">= 0.05", ">= 0.5"))
+    (out / "k8s/bankchurn/pdb.yaml").unlink()
+    (out / "k8s/old-service").mkdir()
+    (out / "k8s/old-service/deployment.yaml").write_text("kind: Deployment\n")
+    result = check(tmp_path, "dev", files)
+    assert result.changed == ["generated/dev/prometheus/rules/bankchurn.yml"]
+    assert result.missing == ["generated/dev/k8s/bankchurn/pdb.yaml"]
+    assert result.extra == ["generated/dev/k8s/old-service/deployment.yaml"]
+    assert "-      expr: " in result.diff and ">= 0.5'" in result.diff
+    assert "no spec produces this file" in result.summary()
+    # write() converges: rewrites, recreates, removes the stray file and its directory.
+    touched = write(tmp_path, "dev", files)
+    assert len(touched) == 3
+    assert check(tmp_path, "dev", files).ok
+    assert not (out / "k8s/old-service").exists()
+    assert write(tmp_path, "dev", files) == []
+
+
+def test_committed_generated_dev_is_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
+    assert render_command("dev", check_only=True, root=ROOT) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ template errors
+
+
+def _templates(tmp_path: Path, text: str) -> str:
+    (tmp_path / "t.j2").write_text(text)
+    return str(tmp_path)
+
+
+def test_undefined_variable_names_template_and_line(tmp_path: Path) -> None:
+    folder = _templates(tmp_path, "line one\n{{ svc.name }}\nline three {{ nope }}\n")
+    with pytest.raises(RenderError) as info:
+        render_template("t.j2", {"svc": {"name": "x"}}, folder)
+    assert info.value.one_line().startswith("templates/t.j2:3: UndefinedError: 'nope' is undefined")
+
+
+def test_syntax_error_names_template_and_line(tmp_path: Path) -> None:
+    folder = _templates(tmp_path, "ok\n{% for x in y %}\nno endfor\n")
+    with pytest.raises(RenderError) as info:
+        render_template("t.j2", {"y": []}, folder)
+    assert info.value.one_line().startswith("templates/t.j2:")
+    assert "TemplateSyntaxError" in info.value.one_line()
+
+
+def test_sandbox_blocks_python_internals(tmp_path: Path) -> None:
+    folder = _templates(tmp_path, "{{ ''.__class__.__mro__[1].__subclasses__() }}\n")
+    with pytest.raises(RenderError):
+        render_template("t.j2", {}, folder)
+
+
+# ------------------------------------------------------------------ the command
+
+
+def _copy_repo(tmp_path: Path) -> Path:
+    """specs/ and generated/ copied (editable), projects/ linked (only its paths are checked)."""
+    import shutil
+
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "specs", root / "specs")
+    shutil.copytree(ROOT / "generated", root / "generated")
+    (root / "projects").symlink_to(ROOT / "projects")
+    return root
+
+
+def test_invalid_spec_writes_nothing(tmp_path: Path) -> None:
+    root = _copy_repo(tmp_path)
+    import shutil
+
+    shutil.rmtree(root / "generated" / "dev")
+    spec = root / "specs/services/bankchurn.yaml"
+    spec.write_text(spec.read_text().replace("replicas: 1", "replicas: 0"))
+    with pytest.raises(SpecError) as info:
+        render_command("dev", root=root)
+    assert "specs/services/bankchurn.yaml:" in info.value.one_line()
+    assert not (root / "generated" / "dev").exists()
+
+
+def test_stray_environment_directory_fails_check(tmp_path: Path) -> None:
+    root = _copy_repo(tmp_path)
+    (root / "generated" / "qa").mkdir()
+    (root / "generated" / "qa" / "compose.yaml").write_text("x: 1\n")
+    assert render_command("dev", check_only=True, root=root) == 1
