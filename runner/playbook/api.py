@@ -30,8 +30,16 @@ _FLOAT = re.compile(r"^-?[0-9]+\.[0-9]+$")
 
 
 def _root() -> Path:
+    """MLGITOPS_ROOT, else the nearest parent holding specs/platform.yaml, else the cwd.
+
+    The same rule as runner.state.paths.repo_root, without importing the state package
+    (sqlite and friends) on the playbook start-up path."""
     env = os.environ.get("MLGITOPS_ROOT")
-    return Path(env).resolve() if env else Path.cwd().resolve()
+    if env:
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    return next((p for p in (here, *here.parents) if (p / "specs" / "platform.yaml").is_file()),
+                here)
 
 
 def run_playbook(

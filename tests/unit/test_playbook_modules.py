@@ -200,3 +200,28 @@ def test_render_diff_shapes() -> None:
     both = render_diff({"files": [{"before": "", "after": "x\n", "after_header": "one"},
                                   {"before": "", "after": "y\n", "after_header": "two"}]})
     assert "+++ one" in both and "+++ two" in both
+
+
+def test_render_module_check_apply_rerun_prune(tmp_path: Path) -> None:
+    import shutil
+
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "specs", tmp_path / "specs")
+    for name in ("bankchurn", "carvision", "telecom"):  # specs check the project dirs exist
+        shutil.copytree(repo / "projects" / name, tmp_path / "projects" / name,
+                        ignore=shutil.ignore_patterns("data", "models", "__pycache__", "*.pkl"))
+    book = "- tasks:\n    - render: {env: dev, prune: \"{{ prune }}\"}\n"
+    check, out = run(tmp_path, book, {"prune": False}, check=True)
+    assert [r.status for r in check.records] == ["changed"], out
+    assert not (tmp_path / "generated").exists()
+    apply, out = run(tmp_path, book, {"prune": False})
+    written = sorted(p for p in (tmp_path / "generated" / "dev").rglob("*") if p.is_file())
+    assert apply.records[0].msg == f"wrote {len(written)} of {len(written)} files in generated/dev/"
+    stale = tmp_path / "generated" / "dev" / "old.yaml"
+    stale.write_text("left over\n")
+    again, out = run(tmp_path, book, {"prune": False})
+    assert [r.status for r in again.records] == ["ok"], out
+    assert "1 stale (prune: true removes them)" in again.records[0].msg
+    pruned, out = run(tmp_path, book, {"prune": True}, diff=True)
+    assert [r.status for r in pruned.records] == ["changed"] and not stale.exists()
+    assert "-left over" in out
