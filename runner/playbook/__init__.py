@@ -6,7 +6,25 @@ Public API::
     result = run_playbook("playbooks/deploy.yaml", {"service": "bankchurn"}, check=True)
     result.exit_code, result.stats, result.records, result.facts, result.log_path
 
-Modules (and how other packages add theirs): see ``runner.playbook.modules``.
+Command line: ``inv playbook NAME [-e k=v ...] [--check] [--diff] [--tags a,b]`` (NAME is
+``playbooks/NAME.yaml``), or ``python -m runner.playbook FILE ...``.
+
+A playbook is a list of plays: ``name``, ``vars``, ``tasks``, ``handlers`` (``hosts``,
+``tags``, ``gather_facts`` accepted). A task is one module key plus keywords: ``name``,
+``when``, ``loop`` (+ ``loop_var`` / ``loop_control: {loop_var, label}``), ``register``,
+``retries``/``until``/``delay``, ``notify``, ``tags``, ``ignore_errors``, ``vars``,
+``changed_when``, ``failed_when``, ``check_mode``, ``no_log``; blocks: ``block``/``rescue``/
+``always`` (+ ``name``, ``when``, ``tags``, ``vars``). Handlers may ``listen``.
+
+Built-in modules: set_fact, assert, debug, command (argv list), include, http, wait_for,
+template, copy, render, notify, dvc, mlflow; reconcile adds service, rollback, watch.
+Module authors and other packages: see ``runner.playbook.modules`` (``register``).
+
+Variables, highest precedence first: loop item, ``-e`` extra vars, include vars, facts
+(set_fact, register), task vars, block vars, play vars, magic vars (``playbook_dir``,
+``root``, ``state_dir``, ``check_mode``, ``diff_mode``, ``play_name``; in a rescue
+``failed_task`` and ``failed_result``). Strings that are exactly one ``{{ expr }}`` keep
+the expression's type.
 """
 
 from runner.playbook.api import parse_extra_vars, playbook_command, resolve_playbook, run_playbook

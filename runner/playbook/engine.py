@@ -6,7 +6,8 @@ Semantics follow Ansible where it has an answer (one local host):
   retries until the task does not fail; the registered variable is visible to ``until``;
 - a failure not ignored and not rescued stops the play and the run (exit code 1);
 - ``block``/``rescue``/``always``: rescue sees ``failed_task`` ({name, msg, where, result});
-  a successful rescue turns the block's failures into one ``rescued``;
+  a successful rescue turns the block's failures into one ``rescued``; a block's ``when``
+  is decided once, when the block starts (Ansible re-checks it on every inner task);
 - handlers run once each at the end of a play, in definition order, when notified by a
   changed task (by name or ``listen``), and not after an unrescued failure;
 - ``--tags``: a task runs when it shares a tag with the selection or is tagged ``always``;
@@ -15,7 +16,9 @@ Semantics follow Ansible where it has an answer (one local host):
 
 from __future__ import annotations
 
+import os
 import time
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -343,6 +346,8 @@ class Engine:
         except ToolkitError as exc:
             return Result(failed=True, msg=exc.one_line())
         except Exception as exc:  # a module bug must fail the task, not kill the run
+            if os.environ.get("MLGITOPS_DEBUG") == "1":
+                traceback.print_exc()
             return Result(failed=True, msg=f"{type(exc).__name__}: {exc}")
         if result.facts:
             self.facts.update(result.facts)
