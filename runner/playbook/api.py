@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from runner.errors import PlaybookError
 from runner.playbook.codecache import CodeCache
@@ -49,12 +49,16 @@ def run_playbook(
     check: bool = False,
     diff: bool = False,
     tags: Iterable[str] | None = None,
-    output: TextIO | None = sys.stdout,
+    output: TextIO | None | Literal["stdout"] = "stdout",
     state_dir: Path | None = None,
     root: Path | None = None,
     event_log: bool = True,
 ) -> RunResult:
-    """Validate then run a playbook. ``output=None`` runs quietly; records are returned."""
+    """Validate then run a playbook. ``output=None`` runs quietly; records are returned.
+
+    ``output`` defaults to the ``sys.stdout`` of the moment of the call (not of the import),
+    so redirected or captured output works."""
+    stream = sys.stdout if output == "stdout" else output
     start = time.perf_counter()
     root = root or _root()
     state = state_dir or default_state_dir(root)
@@ -65,7 +69,7 @@ def run_playbook(
         templar.code_cache.save()
     name = playbook.path.stem
     log_path = Reporter.log_path_for(state, name) if event_log else None
-    reporter = Reporter(output, log_path, diff)
+    reporter = Reporter(stream, log_path, diff)
     selected = {t.strip() for t in tags if t.strip()} if tags is not None else None
     extra = dict(extra_vars or {})
     reporter.run_start(name, playbook.display, check, diff, sorted(selected or []) or None,

@@ -436,3 +436,43 @@ def test_register_a_module(tmp_path: Path) -> None:
         assert "changed  echo_test - value 21" in out
     finally:
         REGISTRY.pop("echo_test", None)
+
+
+# -- command line ---------------------------------------------------------------------------
+def test_playbook_command_resolves_name_and_returns_exit_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.playbook import playbook_command
+
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "hello.yaml").write_text("""
+- name: hello
+  tasks:
+    - {name: greet, debug: {msg: "hi {{ who }}"}, tags: [greet]}
+    - {name: fail when asked, assert: {that: "not fail"}}
+""")
+    monkeypatch.setenv("MLGITOPS_ROOT", str(tmp_path))
+    monkeypatch.setenv("MLGITOPS_STATE_DIR", str(tmp_path / "state"))
+    assert playbook_command("hello", ["who=you", "fail=false"]) == 0
+    assert "ok       greet - hi you" in capsys.readouterr().out
+    assert playbook_command("hello", ["who=you", "fail=true"]) == 1
+    assert playbook_command("hello", ["fail=true"], tags="greet") == 1  # who is undefined
+    assert len(list((tmp_path / "state" / "runs").glob("*-hello.jsonl"))) == 3
+
+
+def test_module_entry_point_exit_codes(tmp_path: Path) -> None:
+    import subprocess
+
+    good = tmp_path / "good.yaml"
+    good.write_text("- tasks:\n    - debug: {msg: fine}\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- tasks:\n    - debug: {mesage: fine}\n")
+    env = {"MLGITOPS_STATE_DIR": str(tmp_path / "state"), "PATH": "/usr/bin:/bin"}
+    ok = subprocess.run([sys.executable, "-m", "runner.playbook", str(good), "-q"], env=env,
+                        capture_output=True, text=True, cwd=tmp_path)
+    assert ok.returncode == 0 and ok.stdout.startswith("RECAP good: ok=1 changed=0")
+    err = subprocess.run([sys.executable, "-m", "runner.playbook", str(bad)], env=env,
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert err.returncode == 1 and err.stdout == ""
+    assert err.stderr.strip() == ("bad.yaml:2:15 tasks[0].debug.mesage: unknown argument "
+                                  "(did you mean 'msg'?)")
