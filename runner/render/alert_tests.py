@@ -38,21 +38,6 @@ class Series:
     values: str  # promtool expanding notation
 
 
-@dataclass(frozen=True)
-class Expectation:
-    alert: AlertRule
-    eval_time: str
-    labels: list[tuple[str, str]]  # full label set expected on the firing alert, sorted
-    fires: bool
-
-
-@dataclass(frozen=True)
-class Scenario:
-    title: str
-    input_series: list[Series]
-    expectations: list[Expectation]
-
-
 def _num(value: float | int) -> str:
     return fmt_num(value) if isinstance(value, float) else str(value)
 
@@ -150,14 +135,19 @@ class Probe:
         return value
 
 
+# Kinds whose alert keeps the series labels (no aggregation): their four scenarios share one
+# promtool test group, told apart by the `instance` label. Aggregated kinds need a group each.
+PER_SERIES_KINDS = ("cpu", "memory", "drift_share")
+
+
 class _Probes:
-    """Per-kind input generators for one service."""
+    """Per-kind input generators for one service; ``case`` names the scenario's series."""
 
     def __init__(self, service: ServiceSpec) -> None:
         self.svc = service
         self.name = service.name
 
-    def error_rate(self, errors: int) -> Probe:
+    def error_rate(self, errors: int, case: str) -> Probe:
         base = f'{contract.REQUESTS_TOTAL}{{service="{self.name}",endpoint="/predict",method="POST"'
         return Probe(
             lambda n: [
@@ -168,7 +158,7 @@ class _Probes:
             {},
         )
 
-    def latency(self, bound: float) -> Probe:
+    def latency(self, bound: float, case: str) -> Probe:
         # 2% of requests above `bound`: p99 falls into +Inf, so it is the bound itself.
         name = f"{contract.REQUEST_DURATION}_bucket"
         le = fmt_num(bound)
@@ -181,28 +171,30 @@ class _Probes:
             {},
         )
 
-    def cpu(self, steps: int) -> Probe:
-        sel = f'{contract.PROCESS_CPU}{{service="{self.name}",replica="0"}}'
+    def cpu(self, steps: int, case: str) -> Probe:
+        sel = f'{contract.PROCESS_CPU}{{service="{self.name}",replica="0",instance="{case}"}}'
         value = cpu_value(steps, self.svc.resources.cpu)
         return Probe(
             lambda n: [Series(sel, _ramp(cpu_per_min(steps), n))],
             lambda t: value if t >= 1 else None,
-            {"replica": "0", "service": self.name},
+            {"instance": case, "replica": "0", "service": self.name},
         )
 
-    def memory(self, rss: int) -> Probe:
-        sel = f'{contract.PROCESS_MEMORY}{{service="{self.name}",replica="0"}}'
+    def memory(self, rss: int, case: str) -> Probe:
+        sel = f'{contract.PROCESS_MEMORY}{{service="{self.name}",replica="0",instance="{case}"}}'
         value = memory_value(rss, self.svc.resources.memory_mb)
         return Probe(
             lambda n: [Series(sel, _flat(rss, n))],
             lambda t: value,
-            {"replica": "0", "service": self.name},
+            {"instance": case, "replica": "0", "service": self.name},
         )
 
-    def drift(self, share: float) -> Probe:
-        sel = f'{contract.DRIFT_SHARE}{{service="{self.name}"}}'
+    def drift(self, share: float, case: str) -> Probe:
+        sel = f'{contract.DRIFT_SHARE}{{service="{self.name}",instance="{case}"}}'
         return Probe(
-            lambda n: [Series(sel, _flat(share, n))], lambda t: share, {"service": self.name}
+            lambda n: [Series(sel, _flat(share, n))],
+            lambda t: share,
+            {"instance": case, "service": self.name},
         )
 
 
@@ -214,20 +206,21 @@ def _just_below(value: float) -> float | None:
     return candidate if candidate < value else value / 2
 
 
-def _targets(probes: _Probes, kind: str, threshold: float) -> tuple[Probe | None, Probe | None]:
-    """(probe at the threshold, probe just below it) for one kind."""
+def _targets(probes: _Probes, kind: str, rule: AlertRule) -> tuple[Probe | None, Probe | None]:
+    """(probe at the rule's threshold, probe just below it)."""
+    threshold = rule.threshold
+    at_case, below_case = f"at-{rule.severity}", f"below-{rule.severity}"
     if kind in ("error_rate", "cpu", "memory"):
         res = probes.svc.resources
         at = grid_point(kind, threshold, res.cpu, res.memory_mb)
         if at is None:
             return None, None
         build = {"error_rate": probes.error_rate, "cpu": probes.cpu, "memory": probes.memory}[kind]
-        return build(at), (build(at - 1) if at > 0 else None)
+        return build(at, at_case), (build(at - 1, below_case) if at > 0 else None)
     below = _just_below(threshold)
-    if kind == "latency_p99_s":
-        at_probe = probes.latency(threshold) if threshold > 0 else None
-        return at_probe, (probes.latency(below) if below is not None else None)
-    return probes.drift(threshold), (probes.drift(below) if below is not None else None)
+    make = probes.latency if kind == "latency_p99_s" else probes.drift
+    at_probe = make(threshold, at_case) if threshold > 0 or kind == "drift_share" else None
+    return at_probe, (make(below, below_case) if below is not None else None)
 
 
 def activation(probe: Probe, threshold: float, until: int) -> int | None:
@@ -247,47 +240,93 @@ def _fires(probe: Probe, rule: AlertRule, for_s: int, at: int) -> bool:
     return since is not None and (at - since) * EVAL_INTERVAL_S >= for_s
 
 
-def service_scenarios(service: ServiceSpec, rules: list[AlertRule]) -> list[Scenario]:
-    """Firing, pending and silent scenarios for every alert of one service."""
-    scenarios: list[Scenario] = []
+@dataclass(frozen=True)
+class _Scenario:
+    title: str
+    probe: Probe
+    checks: list[tuple[AlertRule, int]]  # (alert, minute) evaluations this scenario needs
+
+
+@dataclass(frozen=True)
+class Check:
+    """One promtool alert_rule_test: the alerts expected firing at one time."""
+
+    alert: AlertRule
+    eval_time: str
+    firing: list[list[tuple[str, str]]]  # label sets (sorted pairs), one per firing alert
+
+
+@dataclass(frozen=True)
+class TestGroup:
+    """One promtool test group: input series and the checks evaluated against them."""
+
+    titles: list[str]
+    input_series: list[Series]
+    checks: list[Check]
+
+
+def _scenarios(service: ServiceSpec, kind: str, rules: list[AlertRule]) -> list[_Scenario]:
+    """At and just below each threshold of one kind, with the evaluations each needs."""
+    for_s = getattr(service.alerts, kind).for_s
+    hold = math.ceil(for_s / EVAL_INTERVAL_S)
+    found = []
+    for rule in rules:
+        at, below = _targets(_Probes(service), kind, rule)
+        for where, probe in (("at", at), ("below", below)):
+            if probe is None:
+                continue
+            if where == "at":
+                since = activation(probe, rule.threshold, STEADY_MIN + hold + 1)
+                assert since is not None
+                minute = since + hold  # the first evaluation that may fire
+                checks = [(other, minute) for other in rules]
+                if hold:
+                    checks.append((rule, minute - 1))  # still pending one step earlier
+            else:
+                checks = [(other, STEADY_MIN + hold + 1) for other in rules]
+            title = (
+                f"{kind} {where} the {rule.severity} threshold {fmt_num(rule.threshold)}"
+                f" (value {fmt_num(probe.steady)})"
+            )
+            found.append(_Scenario(title, probe, checks))
+    return found
+
+
+def _group(scenarios: list[_Scenario], for_s: int) -> TestGroup:
+    """Scenarios sharing one group: every check lists what fires across all their series."""
+    wanted: dict[tuple[str, int], AlertRule] = {}
+    for scenario in scenarios:
+        for rule, minute in scenario.checks:
+            wanted.setdefault((rule.name, minute), rule)
+    last = max(minute for _, minute in wanted)
+    checks = [
+        Check(
+            alert=rule,
+            eval_time=f"{minute}m",
+            firing=[
+                sorted({**sc.probe.labels, **rule.labels}.items())
+                for sc in scenarios
+                if _fires(sc.probe, rule, for_s, minute)
+            ],
+        )
+        for (_, minute), rule in wanted.items()
+    ]
+    series = [s for sc in scenarios for s in sc.probe.build(last)]
+    return TestGroup([sc.title for sc in scenarios], series, checks)
+
+
+def service_test_groups(service: ServiceSpec, rules: list[AlertRule]) -> list[TestGroup]:
+    """promtool test groups proving every alert of one service fires at and not below its
+    threshold, and not before its ``for`` has passed."""
+    groups: list[TestGroup] = []
     by_kind: dict[str, list[AlertRule]] = {}
     for rule in rules:
         by_kind.setdefault(rule.kind, []).append(rule)
-    probes = _Probes(service)
     for kind, kind_rules in by_kind.items():
         for_s = getattr(service.alerts, kind).for_s
-        hold = math.ceil(for_s / EVAL_INTERVAL_S)
-        for rule in kind_rules:
-            at, below = _targets(probes, kind, rule.threshold)
-            for where, probe in (("at", at), ("below", below)):
-                if probe is None:
-                    continue
-                checks: list[tuple[AlertRule, int]]
-                if where == "at":
-                    since = activation(probe, rule.threshold, STEADY_MIN + hold + 1)
-                    assert since is not None
-                    minute = since + hold  # the first evaluation that may fire
-                    checks = [(other, minute) for other in kind_rules]
-                    if hold:
-                        checks.append((rule, minute - 1))  # still pending one step earlier
-                else:
-                    minute = STEADY_MIN + hold + 1
-                    checks = [(other, minute) for other in kind_rules]
-                expectations = [
-                    Expectation(
-                        alert=other,
-                        eval_time=f"{when}m",
-                        labels=sorted({**probe.labels, **other.labels}.items()),
-                        fires=_fires(probe, other, for_s, when),
-                    )
-                    for other, when in checks
-                ]
-                scenarios.append(
-                    Scenario(
-                        title=f"{kind} {where} the {rule.severity} threshold "
-                        f"{fmt_num(rule.threshold)} (value {fmt_num(probe.steady)})",
-                        input_series=probe.build(minute),
-                        expectations=expectations,
-                    )
-                )
-    return scenarios
+        scenarios = _scenarios(service, kind, kind_rules)
+        if kind in PER_SERIES_KINDS:
+            groups.append(_group(scenarios, for_s))
+        else:
+            groups += [_group([scenario], for_s) for scenario in scenarios]
+    return groups

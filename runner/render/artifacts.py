@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from runner.render.alert_tests import Expectation, Scenario, Series
+from runner.render.alert_tests import Check, Series, TestGroup
 from runner.render.alerts import KINDS, AlertRule
 from runner.render.context import (
     DASHBOARDS,
@@ -53,7 +53,7 @@ def _plain_types() -> frozenset[type]:
         for value in vars(models).values()
         if isinstance(value, type) and issubclass(value, models.StrictModel)
     }
-    return frozenset({ServiceView, AlertRule, Scenario, Series, Expectation, *spec_models})
+    return frozenset({ServiceView, AlertRule, TestGroup, Series, Check, *spec_models})
 
 
 def _install_helpers() -> None:

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from runner import contract
-from runner.render.alert_tests import Scenario, service_scenarios
+from runner.render.alert_tests import TestGroup, service_test_groups
 from runner.render.alerts import KINDS, AlertRule, fmt_duration, fmt_num, service_alerts
 from runner.spec.models import Platform, ServiceSpec
 
@@ -53,7 +53,7 @@ class ServiceView:
     spec: ServiceSpec
     sources: list[str]
     alerts: list[AlertRule]
-    scenarios: list[Scenario]
+    test_groups: list[TestGroup]
     dashboards: list[tuple[str, str]] = field(default_factory=list)
     rule_group: str = ""  # the service's Prometheus rule group, rendered once
 
@@ -173,7 +173,7 @@ def service_view(platform: Platform, service: ServiceSpec) -> ServiceView:
         spec=service,
         sources=spec_sources(platform.environment, service.name),
         alerts=rules,
-        scenarios=service_scenarios(service, rules),
+        test_groups=service_test_groups(service, rules),
     )
 
 

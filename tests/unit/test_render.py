@@ -247,3 +247,41 @@ def test_stray_environment_directory_fails_check(tmp_path: Path) -> None:
     (root / "generated" / "qa").mkdir()
     (root / "generated" / "qa" / "compose.yaml").write_text("x: 1\n")
     assert render_command("dev", check_only=True, root=root) == 1
+
+
+# ------------------------------------------------------------------ promtool test generation
+
+
+@pytest.mark.parametrize("for_s", [0, 45, 60, 300])
+def test_every_alert_is_proven_firing_pending_and_silent(platform: Platform, for_s: int) -> None:
+    from runner.render.alert_tests import PER_SERIES_KINDS, service_test_groups
+    from runner.render.alerts import service_alerts
+
+    data = platform.services["bankchurn"].model_dump()
+    for threshold in data["alerts"].values():
+        threshold["for_s"] = for_s
+    spec = type(platform.services["bankchurn"]).model_validate(data)
+    rules = service_alerts(spec)
+    groups = service_test_groups(spec, rules)
+    for rule in rules:
+        checks = [(g, c) for g in groups for c in g.checks if c.alert == rule]
+        assert any(c.firing for _, c in checks), rule.name
+        below = f"{rule.kind} below the {rule.severity} threshold"
+        below_case = ("instance", f"below-{rule.severity}")
+        group = next(g for g in groups if any(t.startswith(below) for t in g.titles))
+        for item in (c for g, c in checks if g is group):
+            if rule.kind in PER_SERIES_KINDS:
+                assert all(below_case not in labels for labels in item.firing), rule.name
+            else:
+                assert item.firing == [], rule.name
+        if for_s:
+            # One evaluation before activation + for: the at-threshold input is only pending.
+            firing_at = min(int(c.eval_time[:-1]) for _, c in checks if c.firing)
+            early = [c for _, c in checks if int(c.eval_time[:-1]) == firing_at - 1]
+            assert early and all(
+                ("instance", f"at-{rule.severity}") not in labels
+                for c in early
+                for labels in c.firing
+            ), rule.name
+            if rule.kind not in PER_SERIES_KINDS:
+                assert all(c.firing == [] for c in early), rule.name
