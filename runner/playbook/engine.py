@@ -148,8 +148,8 @@ class Engine:
 
     def selected(self, task: Task) -> bool:
         tags = task.tags | self.forced_tags
-        if self.tags is None:
-            return "never" not in tags
+        if self.tags is None or "all" in self.tags:
+            return "never" not in tags or bool(self.tags and tags & self.tags)
         return "always" in tags or bool(tags & self.tags)
 
     # -- blocks ----------------------------------------------------------------------

@@ -336,6 +336,8 @@ TAGGED = """
         (None, ["build", "deploy", "always", "inner", "untagged"]),
         (["deploy"], ["deploy", "always", "inner"]),
         (["build", "debugging"], ["build", "always", "opt-in"]),
+        (["all"], ["build", "deploy", "always", "inner", "untagged"]),
+        (["all", "debugging"], ["build", "deploy", "always", "inner", "untagged", "opt-in"]),
     ],
 )
 def test_tags_select_tasks(tags: list[str] | None, expected: list[str], tmp_path: Path) -> None:
