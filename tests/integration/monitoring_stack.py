@@ -93,6 +93,7 @@ class Stack:
     platform: Platform
     base: Path
     state: Path
+    files: dict[str, str] = field(default_factory=dict)  # what render_all gave
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
 
@@ -175,14 +176,21 @@ class Stack:
         return any(t["labels"]["job"] == job and t["health"] == "up"
                    for t in reply["data"]["activeTargets"])
 
-    def received(self, alert: str, status: str) -> list[dict[str, Any]]:
+    def received(self, alert: str, status: str, since: float = 0.0) -> list[dict[str, Any]]:
         """The monitor's ``alert.received`` audit events of ``alert`` with ``status``."""
         from runner.monitor import store
 
         return [
             e for e in store.events(store.ALERT_RECEIVED, state=self.state)
-            if e["detail"]["alert"] == alert and e["outcome"] == status
+            if e["detail"]["alert"] == alert and e["outcome"] == status and e["at"] >= since
         ]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """An instant query; raises AssertionError with Prometheus' message on an error."""
+        reply = httpx.get(f"{self.url('prometheus')}/api/v1/query", params={"query": promql},
+                          timeout=5).json()
+        assert reply["status"] == "success", f"{promql}: {reply.get('error')}"
+        return list(reply["data"]["result"])
 
     def inv_alerts(self) -> dict[str, dict[str, Any]]:
         """``inv alerts --json`` against this stack's Alertmanager, by alert name."""
