@@ -15,7 +15,6 @@ from __future__ import annotations
 import marshal
 import os
 import sys
-import tempfile
 from pathlib import Path
 from types import CodeType
 
@@ -58,6 +57,8 @@ class CodeCache:
         """Write the cache if it grew (atomically, so concurrent runs never read half a file)."""
         if not self.dirty or self.path is None:
             return
+        import tempfile
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".jinja-")

@@ -13,7 +13,6 @@ model-level rule); the engine validates the rendered arguments again before ``ru
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +79,13 @@ def _construct_seq(loader: Any, node: yaml.SequenceNode) -> Any:
 
 _PosLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _PosLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+def _close(word: str, pool: list[str], n: int = 1) -> list[str]:
+    """Did-you-mean suggestions (difflib is imported only when there is an error)."""
+    import difflib
+
+    return difflib.get_close_matches(word, pool, n=n)
 
 
 def display_path(path: Path) -> str:
@@ -158,7 +164,7 @@ class _Loader:
                    what: str) -> None:
         for key in raw:
             if key not in allowed:
-                hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+                hint = _close(str(key), sorted(allowed), n=1)
                 extra = f" (did you mean {hint[0]!r}?)" if hint else ""
                 where = f"{field}.{key}" if field else str(key)
                 raise self.fail(f"unknown {what}{extra}", raw.key_pos[key], where)
@@ -271,7 +277,7 @@ class _Loader:
                 continue
             what = "task keyword" if module else "module"
             pool = sorted(allowed) + (modules.names() if not module else [])
-            hint = difflib.get_close_matches(str(key), pool, n=1)
+            hint = _close(str(key), pool, n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise self.fail(f"unknown {what} {key!r}{extra}", raw.key_pos[key], f"{field}.{key}")
         if module is None:
@@ -360,7 +366,7 @@ class _Loader:
                     continue  # a cross-field rule that a templated value may satisfy later
                 path = mfield + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
                 if err["type"] == "extra_forbidden":
-                    hint = difflib.get_close_matches(str(key), list(cls.Args.model_fields), n=1)
+                    hint = _close(str(key), list(cls.Args.model_fields), n=1)
                     extra = f"did you mean {hint[0]!r}?" if hint else (
                         "expected one of: " + ", ".join(cls.Args.model_fields))
                     raise self.fail(f"unknown argument ({extra})",

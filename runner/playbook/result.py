@@ -7,7 +7,6 @@ are data (before/after) until the one place that renders them as text: ``render_
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +142,8 @@ def render_diff(diff: dict[str, Any] | str | None, *, label: str = "") -> str:
     before, after = _as_text(diff.get("before")), _as_text(diff.get("after"))
     if before == after:
         return ""
+    import difflib  # only when a diff is shown: keeps it off the start-up path
+
     lines = difflib.unified_diff(
         before.splitlines(keepends=True),
         after.splitlines(keepends=True),

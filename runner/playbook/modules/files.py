@@ -9,7 +9,6 @@ too and only the write is guarded.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,8 @@ def _read(path: Path) -> str | None:
 
 
 def _write_atomic(path: Path, content: str, mode: int | None) -> None:
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
