@@ -71,7 +71,11 @@ def runbook_section(kind: str, annotations: Mapping[str, str]) -> str:
     for key in ("runbook_url", "runbook"):
         if annotations.get(key):
             return annotations[key]
-    return f"{RUNBOOK_DOC}#{kind.replace('_', '-')}" if kind else RUNBOOK_DOC
+    from runner.render.alerts import KIND_INFO  # the anchors the rendered rules use
+
+    if kind in KIND_INFO:
+        return f"{RUNBOOK_DOC}#{KIND_INFO[kind][2]}"
+    return RUNBOOK_DOC
 
 
 def parse(raw: Mapping[str, Any], *, status: str | None = None) -> Alert:

@@ -165,3 +165,26 @@ def test_ledger_refuses_a_second_run_while_one_runs(tmp_path: Path) -> None:
     why = actions.why_not(entries, "rollback:f1", "e1", "rollback", "bankchurn")
     assert "already started for this alert" in why
     assert actions.why_not(entries, "rollback:f1", "e2", "rollback", "bankchurn") == ""
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    import re
+
+    out = set()
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            out.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return out
+
+
+def test_every_runbook_link_of_the_rendered_rules_exists(platform: Platform) -> None:
+    from runner.render.alerts import KINDS, service_alerts
+
+    anchors = _anchors((ROOT / "docs" / "runbook.md").read_text())
+    links = {rule.runbook for svc in platform.services.values() for rule in service_alerts(svc)}
+    links |= {runbook_section(kind, {}) for kind in KINDS}  # the fallback of inv alerts
+    for link in sorted(links):
+        doc, _, anchor = link.partition("#")
+        assert doc == "docs/runbook.md" and anchor in anchors, link
