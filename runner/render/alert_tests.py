@@ -61,6 +61,7 @@ def _rate(delta: float, window_min: int) -> float:
 # --- the value Prometheus computes at minute t from each kind's input ---------------------
 
 
+@lru_cache(maxsize=65536)
 def error_value(errors: int, t: int = STEADY_MIN) -> float | None:
     """sum(rate(5xx)) / sum(rate(all)) with REQUESTS_PER_MIN requests a minute, ``errors`` 5xx."""
     if t < 1:
@@ -120,82 +121,67 @@ def grid_point(kind: str, threshold: float, cpu: float, memory_mb: int) -> int |
     raise ValueError(kind)
 
 
-@dataclass(frozen=True)
-class Probe:
-    """One input: its series (for a number of samples) and the value at each minute."""
-
-    build: Callable[[int], list[Series]]
-    value_at: Callable[[int], float | None]
-    labels: dict[str, str]  # series labels that reach the alert (besides the rule's own)
-
-    @property
-    def steady(self) -> float:
-        value = self.value_at(STEADY_MIN)
-        assert value is not None
-        return value
-
-
 # Kinds whose alert keeps the series labels (no aggregation): their four scenarios share one
 # promtool test group, told apart by the `instance` label. Aggregated kinds need a group each.
 PER_SERIES_KINDS = ("cpu", "memory", "drift_share")
+SEVERITIES = ("warning", "critical")
 
 
-class _Probes:
-    """Per-kind input generators for one service; ``case`` names the scenario's series."""
+@dataclass(frozen=True)
+class Input:
+    """One scenario's input, independent of the service's name."""
 
-    def __init__(self, service: ServiceSpec) -> None:
-        self.svc = service
-        self.name = service.name
+    kind: str
+    param: float  # errors a minute, latency bound, CPU steps, RSS bytes or drift share
+    case: str  # at-warning, below-warning, at-critical, below-critical
 
-    def error_rate(self, errors: int, case: str) -> Probe:
-        base = f'{contract.REQUESTS_TOTAL}{{service="{self.name}",endpoint="/predict",method="POST"'
-        return Probe(
-            lambda n: [
-                Series(f'{base},status="200"}}', _ramp(REQUESTS_PER_MIN - errors, n)),
-                Series(f'{base},status="500"}}', _ramp(errors, n)),
-            ],
-            lambda t: error_value(errors, t),
-            {},
-        )
 
-    def latency(self, bound: float, case: str) -> Probe:
-        # 2% of requests above `bound`: p99 falls into +Inf, so it is the bound itself.
-        name = f"{contract.REQUEST_DURATION}_bucket"
-        le = fmt_num(bound)
-        return Probe(
-            lambda n: [
-                Series(f'{name}{{service="{self.name}",le="{le}"}}', _ramp(98, n)),
-                Series(f'{name}{{service="{self.name}",le="+Inf"}}', _ramp(100, n)),
-            ],
-            lambda t: bound if t >= 1 else None,
-            {},
-        )
+def value_at(inp: Input, t: int, cpu: float, memory_mb: int) -> float | None:
+    """The value Prometheus computes at minute ``t`` from this input (None: no value yet)."""
+    if inp.kind == "error_rate":
+        return error_value(int(inp.param), t)
+    if inp.kind == "latency_p99_s":
+        # 2% of requests above the bound: p99 falls into +Inf, so it is the bound itself.
+        return inp.param if t >= 1 else None
+    if inp.kind == "cpu":
+        return cpu_value(int(inp.param), cpu) if t >= 1 else None
+    if inp.kind == "memory":
+        return memory_value(int(inp.param), memory_mb)
+    return inp.param
 
-    def cpu(self, steps: int, case: str) -> Probe:
-        sel = f'{contract.PROCESS_CPU}{{service="{self.name}",replica="0",instance="{case}"}}'
-        value = cpu_value(steps, self.svc.resources.cpu)
-        return Probe(
-            lambda n: [Series(sel, _ramp(cpu_per_min(steps), n))],
-            lambda t: value if t >= 1 else None,
-            {"instance": case, "replica": "0", "service": self.name},
-        )
 
-    def memory(self, rss: int, case: str) -> Probe:
-        sel = f'{contract.PROCESS_MEMORY}{{service="{self.name}",replica="0",instance="{case}"}}'
-        value = memory_value(rss, self.svc.resources.memory_mb)
-        return Probe(
-            lambda n: [Series(sel, _flat(rss, n))],
-            lambda t: value,
-            {"instance": case, "replica": "0", "service": self.name},
-        )
+def series_for(inp: Input, name: str, samples: int) -> list[Series]:
+    """The promtool input series for this input, for service ``name``."""
+    if inp.kind == "error_rate":
+        errors = int(inp.param)
+        base = f'{contract.REQUESTS_TOTAL}{{service="{name}",endpoint="/predict",method="POST"'
+        return [
+            Series(f'{base},status="200"}}', _ramp(REQUESTS_PER_MIN - errors, samples)),
+            Series(f'{base},status="500"}}', _ramp(errors, samples)),
+        ]
+    if inp.kind == "latency_p99_s":
+        bucket = f'{contract.REQUEST_DURATION}_bucket{{service="{name}",le='
+        return [
+            Series(f'{bucket}"{fmt_num(inp.param)}"}}', _ramp(98, samples)),
+            Series(f'{bucket}"+Inf"}}', _ramp(100, samples)),
+        ]
+    if inp.kind == "cpu":
+        sel = f'{contract.PROCESS_CPU}{{service="{name}",replica="0",instance="{inp.case}"}}'
+        return [Series(sel, _ramp(cpu_per_min(int(inp.param)), samples))]
+    if inp.kind == "memory":
+        sel = f'{contract.PROCESS_MEMORY}{{service="{name}",replica="0",instance="{inp.case}"}}'
+        return [Series(sel, _flat(int(inp.param), samples))]
+    sel = f'{contract.DRIFT_SHARE}{{service="{name}",instance="{inp.case}"}}'
+    return [Series(sel, _flat(inp.param, samples))]
 
-    def drift(self, share: float, case: str) -> Probe:
-        sel = f'{contract.DRIFT_SHARE}{{service="{self.name}",instance="{case}"}}'
-        return Probe(
-            lambda n: [Series(sel, _flat(share, n))],
-            lambda t: share,
-            {"instance": case, "service": self.name},
-        )
+
+def series_labels(inp: Input, name: str) -> dict[str, str]:
+    """Labels of the input series that survive into the alert (aggregations drop them all)."""
+    if inp.kind in ("cpu", "memory"):
+        return {"instance": inp.case, "replica": "0", "service": name}
+    if inp.kind == "drift_share":
+        return {"instance": inp.case, "service": name}
+    return {}
 
 
 def _just_below(value: float) -> float | None:
@@ -206,28 +192,31 @@ def _just_below(value: float) -> float | None:
     return candidate if candidate < value else value / 2
 
 
-def _targets(probes: _Probes, kind: str, rule: AlertRule) -> tuple[Probe | None, Probe | None]:
-    """(probe at the rule's threshold, probe just below it)."""
-    threshold = rule.threshold
-    at_case, below_case = f"at-{rule.severity}", f"below-{rule.severity}"
+def _targets(
+    kind: str, severity: str, threshold: float, cpu: float, memory_mb: int
+) -> tuple[Input | None, Input | None]:
+    """(input at the threshold, input just below it)."""
+    at_case, below_case = f"at-{severity}", f"below-{severity}"
     if kind in ("error_rate", "cpu", "memory"):
-        res = probes.svc.resources
-        at = grid_point(kind, threshold, res.cpu, res.memory_mb)
+        at = grid_point(kind, threshold, cpu, memory_mb)
         if at is None:
             return None, None
-        build = {"error_rate": probes.error_rate, "cpu": probes.cpu, "memory": probes.memory}[kind]
-        return build(at, at_case), (build(at - 1, below_case) if at > 0 else None)
-    below = _just_below(threshold)
-    make = probes.latency if kind == "latency_p99_s" else probes.drift
-    at_probe = make(threshold, at_case) if threshold > 0 or kind == "drift_share" else None
-    return at_probe, (make(below, below_case) if below is not None else None)
+        below = Input(kind, at - 1, below_case) if at > 0 else None
+        return Input(kind, at, at_case), below
+    under = _just_below(threshold)
+    reachable = threshold > 0 or kind == "drift_share"  # p99 of 0 s cannot be produced
+    return (
+        Input(kind, threshold, at_case) if reachable else None,
+        Input(kind, under, below_case) if under is not None else None,
+    )
 
 
-def activation(probe: Probe, threshold: float, until: int) -> int | None:
+def activation(inp: Input, threshold: float, until: int, cpu: float, memory_mb: int) -> int | None:
     """Minute the condition became true and stayed true up to ``until`` (Prometheus activeAt)."""
     since = None
-    for t in range(until + 1):
-        value = probe.value_at(t)
+    # Values are constant from STEADY_MIN on, so the state there is the state at `until`.
+    for t in range(min(until, STEADY_MIN) + 1):
+        value = value_at(inp, t, cpu, memory_mb)
         if value is not None and value >= threshold:
             since = t if since is None else since
         else:
@@ -235,16 +224,66 @@ def activation(probe: Probe, threshold: float, until: int) -> int | None:
     return since
 
 
-def _fires(probe: Probe, rule: AlertRule, for_s: int, at: int) -> bool:
-    since = activation(probe, rule.threshold, at)
-    return since is not None and (at - since) * EVAL_INTERVAL_S >= for_s
+@dataclass(frozen=True)
+class PlannedCheck:
+    severity: str
+    minute: int
+    firing: tuple[str, ...]  # cases whose alert is firing at that minute
 
 
 @dataclass(frozen=True)
-class _Scenario:
-    title: str
-    probe: Probe
-    checks: list[tuple[AlertRule, int]]  # (alert, minute) evaluations this scenario needs
+class PlannedGroup:
+    scenarios: tuple[tuple[str, Input], ...]  # (comment, input)
+    checks: tuple[PlannedCheck, ...]
+    samples: int
+
+
+@lru_cache(maxsize=1024)
+def plan(
+    kind: str, warning: float, critical: float, for_s: int, cpu: float, memory_mb: int
+) -> tuple[PlannedGroup, ...]:
+    """The numbers of one kind's test groups; cached, since fleets share threshold tables."""
+    thresholds = {"warning": warning, "critical": critical}
+    hold = math.ceil(for_s / EVAL_INTERVAL_S)
+    steady_check = STEADY_MIN + hold + 1
+    scenarios: list[tuple[str, Input, list[tuple[str, int]]]] = []
+    for severity in SEVERITIES:
+        threshold = thresholds[severity]
+        at, below = _targets(kind, severity, threshold, cpu, memory_mb)
+        for where, inp in (("at", at), ("below", below)):
+            if inp is None:
+                continue
+            if where == "at":
+                since = activation(inp, threshold, steady_check, cpu, memory_mb)
+                assert since is not None
+                minute = since + hold  # the first evaluation that may fire
+                checks = [(other, minute) for other in SEVERITIES]
+                if hold:
+                    checks.append((severity, minute - 1))  # still pending one step earlier
+            else:
+                checks = [(other, steady_check) for other in SEVERITIES]
+            steady = value_at(inp, STEADY_MIN, cpu, memory_mb)
+            title = (
+                f"{kind} {where} the {severity} threshold {fmt_num(threshold)}"
+                f" (value {fmt_num(steady or 0.0)})"
+            )
+            scenarios.append((title, inp, checks))
+    batches = [scenarios] if kind in PER_SERIES_KINDS else [[one] for one in scenarios]
+    groups = []
+    for batch in batches:
+        wanted = list(dict.fromkeys(check for _, _, checks in batch for check in checks))
+
+        def fires(inp: Input, severity: str, minute: int) -> bool:
+            since = activation(inp, thresholds[severity], minute, cpu, memory_mb)
+            return since is not None and (minute - since) * EVAL_INTERVAL_S >= for_s
+
+        planned = tuple(
+            PlannedCheck(sev, minute, tuple(i.case for _, i, _ in batch if fires(i, sev, minute)))
+            for sev, minute in wanted
+        )
+        samples = max(minute for _, minute in wanted)
+        groups.append(PlannedGroup(tuple((t, i) for t, i, _ in batch), planned, samples))
+    return tuple(groups)
 
 
 @dataclass(frozen=True)
@@ -265,68 +304,31 @@ class TestGroup:
     checks: list[Check]
 
 
-def _scenarios(service: ServiceSpec, kind: str, rules: list[AlertRule]) -> list[_Scenario]:
-    """At and just below each threshold of one kind, with the evaluations each needs."""
-    for_s = getattr(service.alerts, kind).for_s
-    hold = math.ceil(for_s / EVAL_INTERVAL_S)
-    found = []
-    for rule in rules:
-        at, below = _targets(_Probes(service), kind, rule)
-        for where, probe in (("at", at), ("below", below)):
-            if probe is None:
-                continue
-            if where == "at":
-                since = activation(probe, rule.threshold, STEADY_MIN + hold + 1)
-                assert since is not None
-                minute = since + hold  # the first evaluation that may fire
-                checks = [(other, minute) for other in rules]
-                if hold:
-                    checks.append((rule, minute - 1))  # still pending one step earlier
-            else:
-                checks = [(other, STEADY_MIN + hold + 1) for other in rules]
-            title = (
-                f"{kind} {where} the {rule.severity} threshold {fmt_num(rule.threshold)}"
-                f" (value {fmt_num(probe.steady)})"
-            )
-            found.append(_Scenario(title, probe, checks))
-    return found
-
-
-def _group(scenarios: list[_Scenario], for_s: int) -> TestGroup:
-    """Scenarios sharing one group: every check lists what fires across all their series."""
-    wanted: dict[tuple[str, int], AlertRule] = {}
-    for scenario in scenarios:
-        for rule, minute in scenario.checks:
-            wanted.setdefault((rule.name, minute), rule)
-    last = max(minute for _, minute in wanted)
-    checks = [
-        Check(
-            alert=rule,
-            eval_time=f"{minute}m",
-            firing=[
-                sorted({**sc.probe.labels, **rule.labels}.items())
-                for sc in scenarios
-                if _fires(sc.probe, rule, for_s, minute)
-            ],
-        )
-        for (_, minute), rule in wanted.items()
-    ]
-    series = [s for sc in scenarios for s in sc.probe.build(last)]
-    return TestGroup([sc.title for sc in scenarios], series, checks)
-
-
 def service_test_groups(service: ServiceSpec, rules: list[AlertRule]) -> list[TestGroup]:
     """promtool test groups proving every alert of one service fires at and not below its
     threshold, and not before its ``for`` has passed."""
-    groups: list[TestGroup] = []
-    by_kind: dict[str, list[AlertRule]] = {}
+    by_kind: dict[str, dict[str, AlertRule]] = {}
     for rule in rules:
-        by_kind.setdefault(rule.kind, []).append(rule)
-    for kind, kind_rules in by_kind.items():
+        by_kind.setdefault(rule.kind, {})[rule.severity] = rule
+    name, res = service.name, service.resources
+    groups: list[TestGroup] = []
+    for kind, by_severity in by_kind.items():
         for_s = getattr(service.alerts, kind).for_s
-        scenarios = _scenarios(service, kind, kind_rules)
-        if kind in PER_SERIES_KINDS:
-            groups.append(_group(scenarios, for_s))
-        else:
-            groups += [_group([scenario], for_s) for scenario in scenarios]
+        warning, critical = by_severity["warning"], by_severity["critical"]
+        for planned in plan(
+            kind, warning.threshold, critical.threshold, for_s, res.cpu, res.memory_mb
+        ):
+            inputs = {inp.case: inp for _, inp in planned.scenarios}
+            series = [
+                s for _, inp in planned.scenarios for s in series_for(inp, name, planned.samples)
+            ]
+            checks = []
+            for item in planned.checks:
+                rule = by_severity[item.severity]
+                firing = [
+                    sorted({**series_labels(inputs[case], name), **rule.labels}.items())
+                    for case in item.firing
+                ]
+                checks.append(Check(rule, f"{item.minute}m", firing))
+            groups.append(TestGroup([t for t, _ in planned.scenarios], series, checks))
     return groups
