@@ -3,9 +3,9 @@
     .venv/bin/python bench/render.py [--sizes 3,100,1000] [--repeat 3]
 
 The services are copies of specs/services/bankchurn.yaml with their own names and ports; the
-platform spec is the real dev one. Times are wall clock for ``render_all`` (no disk writes),
-best of ``--repeat``, wall clock and this process's CPU time (the machine is shared, so
-CPU time is the steadier number); the first (cold) run, which compiles the templates, is shown apart.
+platform spec is the real dev one. Times are for ``render_all`` (no disk writes), best of
+``--repeat``: wall clock and this process's CPU time (on a shared machine CPU time is the
+steadier number). The first (cold) run, which compiles the templates, is shown apart.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def main() -> None:
     cold = time.perf_counter() - start
     print(f"cold start (template compile + first render of {len(base.services)}): {cold:.3f} s\n")
 
-    header = f"{'services':>9} | {'files':>6} | {'MB':>6} | {'wall s':>7} | {'cpu s':>7} | {'ms/svc':>7}"
+    columns = ("services", 9), ("files", 6), ("MB", 6), ("wall s", 7), ("cpu s", 7), ("ms/svc", 7)
+    header = " | ".join(f"{name:>{width}}" for name, width in columns)
     print(header)
     print("-" * len(header))
     for size in (int(s) for s in args.sizes.split(",")):
