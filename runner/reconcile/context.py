@@ -49,10 +49,10 @@ class Env:
 
 def open_env(root: Path | None = None, environment: str = "dev", quiet: bool = False) -> Env:
     """Load and validate the specs (raises SpecError before anything is touched)."""
-    from runner.spec import load_platform
+    from runner.reconcile.speccache import load_platform_cached
 
     root = (root or repo_root()).resolve()
-    platform = load_platform(root, environment)
+    platform = load_platform_cached(root, environment, state_dir(root) / "cache")
     state = state_dir(root, platform.platform.state_dir)
     return Env(
         root=root,

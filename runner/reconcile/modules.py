@@ -32,7 +32,7 @@ def _result(outcome: Outcome, before: dict | None = None, after: dict | None = N
 
 class ServiceArgs(_Args):
     name: str
-    state: Literal["deployed", "absent", "checked"] = "deployed"
+    state: Literal["deployed", "absent", "checked", "info"] = "deployed"
     reason: str = ""
 
 
@@ -47,6 +47,9 @@ class ServiceModule(Module):
             return _result(operations.remove(env, args.name, check_mode=ctx.check_mode))
         if args.name not in env.platform.services:
             return Result(failed=True, msg=f"{args.name} is not in the specs")
+        if args.state == "info":  # read-only: what plays need to address the service
+            return Result(msg=f"{args.name}: port {env.platform.service(args.name).port}",
+                          data=service_info(env, args.name))
         if args.state == "checked":  # pre-check: specs loaded and valid, version registered
             operations.check_registry(env, args.name)
             svc = env.platform.service(args.name)
@@ -57,6 +60,19 @@ class ServiceModule(Module):
                                     check_mode=ctx.check_mode)
         after = {"model_version": spec.model_version, "spec_hash": spec.spec_hash}
         return _result(outcome, {"action": outcome.data.get("action")}, after)
+
+
+def service_info(env: context.Env, name: str) -> dict[str, object]:
+    svc = env.platform.service(name)
+    facts = env.runtime.facts([name], check_health=False).get(name, [])
+    return {
+        "service": name,
+        "port": svc.port,
+        "url": f"http://127.0.0.1:{svc.port}",
+        "model_name": svc.model.name,
+        "model_version": svc.model.version,
+        "admin_urls": [f"http://127.0.0.1:{f.admin_port}" for f in facts if f.running],
+    }
 
 
 class RollbackArgs(_Args):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from runner.errors import NotInstalled, ToolkitError
@@ -66,11 +68,19 @@ def ensure_models(env: Env) -> list[str]:
     wanted = {(s.model.name, s.model.version): n for n, s in env.platform.services.items()}
     have = existing_versions(env.tracking_uri, set(wanted))
     missing = sorted(n for key, n in wanted.items() if key not in have)
-    if missing:
-        env.progress(f"models missing from the registry for {', '.join(missing)}: training")
-        from runner.ml.pipeline import train_projects  # heavy: only when needed
-
-        train_projects(env.root, missing)
+    for name in missing:
+        # What `inv train` runs: the project's DVC pipeline ends by registering the model.
+        env.progress(f"{name}: model v{env.platform.service(name).model.version} is not in "
+                     f"the registry: training (dvc repro)")
+        dvc = Path(sys.executable).with_name("dvc")
+        dvc_yaml = f"{env.platform.service(name).project}/dvc.yaml"
+        proc = subprocess.run(  # noqa: S603 - argv list
+            [str(dvc) if dvc.exists() else "dvc", "repro", dvc_yaml], cwd=env.root,
+            capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0:
+            raise ToolkitError(f"{name}: dvc repro {dvc_yaml} failed: "
+                               f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
     return missing
 
 
