@@ -215,6 +215,27 @@ def test_sandbox_blocks_python_internals(tmp_path: Path) -> None:
         render_template("t.j2", {}, folder)
 
 
+@pytest.mark.parametrize(
+    "expr",
+    ["svc.__class__", "svc.spec.__class__.__init__", "svc._verdicts", "svc.healthcheck.__class__"],
+)
+def test_fast_attribute_path_still_refuses_private_attributes(
+    tmp_path: Path, platform: Platform, expr: str
+) -> None:
+    from runner.render.context import service_view
+    from runner.render.engine import environment
+
+    folder = _templates(tmp_path, "{{ " + expr + " }}\n")
+    env = environment(folder)
+    view = service_view(platform, platform.services["bankchurn"])
+    env.plain_types = frozenset({type(view), type(view.spec)})  # type: ignore[attr-defined]
+    with pytest.raises(RenderError):
+        render_template("t.j2", {"svc": view}, folder)
+    # ...while public data still reads through the fast path.
+    (tmp_path / "ok.j2").write_text("{{ svc.name }} {{ svc.spec.port }}\n")
+    assert render_template("ok.j2", {"svc": view}, folder) == "bankchurn 8001\n"
+
+
 # ------------------------------------------------------------------ the command
 
 
