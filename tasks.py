@@ -161,3 +161,15 @@ def playbook(c: Context, name: str, extra_vars: list[str] | None = None, check: 
 
     exit_with(run(playbook_command, name, extra_vars or [], check=check, diff=diff,
                   tags=tags or None))
+
+
+# ----------------------------------------------------------------- data and training (issue 3)
+
+
+@task(help={"service": "one project (bankchurn, carvision, telecom); default all"})
+def train(c: Context, service: str = "") -> None:
+    """`dvc repro` each project's pipeline; register its model in MLflow if it is missing."""
+    from runner.cli import run
+    from runner.ml.pipeline import train_command
+
+    run(train_command, service=service or None)

@@ -93,7 +93,9 @@ def find_version(mlc: MlflowClient, name: str, model_sha256: str) -> Any | None:
 
 # skops refuses to load types it does not know unless the model lists them as trusted.
 # We trust what our own pipelines are made of, and nothing else.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "runner.ml.features.", "builtins.")
+TRUSTED_PREFIXES = (
+    "sklearn.", "numpy.", "scipy.", "runner.ml.features.", "builtins.", "functools.partial",
+)
 
 
 def trusted_types(model: Any) -> list[str]:

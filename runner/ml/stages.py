@@ -142,6 +142,10 @@ def register(project_dir: Path, schema: DatasetSchema) -> str:
     root = repo_root(project_dir)
     raw = project_dir / "data" / "raw" / schema.raw_file
     sample = _read_prepared(project_dir, schema, "test")[schema.feature_names].head(50)
+    # Numbers as doubles in the signature: requests may leave any nullable one empty, and
+    # MLflow accepts an int where a double is declared but not the other way round.
+    numeric = [c.name for c in schema.features if c.numeric]
+    sample[numeric] = sample[numeric].astype("float64")
     tags = {"data_version": registry.file_md5(raw), "git_commit": git_commit(project_dir),
             "data_file": schema.raw_file}
     result = registry.register(
