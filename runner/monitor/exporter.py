@@ -9,6 +9,7 @@ way they are never stale, and a restarted exporter has nothing to rebuild. Only 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -28,6 +29,14 @@ class RunnerCollector(Collector):
     def __init__(self, services: Sequence[str], state: Path | None = None) -> None:
         self.services = list(services)
         self.state = state
+        # Reconcile history is folded in incrementally: only audit events newer than the
+        # last scrape are read (the audit log is append-only, so nothing old changes).
+        self._lock = threading.Lock()
+        self._seen_id = 0
+        self._last: store.ReconcileRun | None = None
+        self._buckets = [0] * len(APPLY_BUCKETS)  # cumulative counts: d <= bound
+        self._count = 0
+        self._sum = 0.0
 
     def collect(self) -> Iterator[Metric]:
         yield self._drift()
@@ -64,10 +73,21 @@ class RunnerCollector(Collector):
         return (revision, version)
 
     def _reconcile(self) -> Iterable[Metric]:
-        runs = store.reconcile_runs(self.state)
+        with self._lock:
+            runs, self._seen_id = store.reconcile_runs(self.state, self._seen_id)
+            if runs:
+                self._last = runs[-1]
+            for run in runs:
+                if run.duration_s is None:
+                    continue
+                self._count += 1
+                self._sum += run.duration_s
+                for i, bound in enumerate(APPLY_BUCKETS):
+                    self._buckets[i] += run.duration_s <= bound
+            last = self._last
+            histogram = self._histogram()
         out: list[Metric] = []
-        if runs:
-            last = runs[-1]
+        if last is not None:
             stamp = GaugeMetricFamily(
                 contract.LAST_RECONCILE_TIMESTAMP, "Unix time the last reconcile finished."
             )
@@ -77,20 +97,17 @@ class RunnerCollector(Collector):
             )
             ok.add_metric([], 1.0 if last.success else 0.0)
             out += [stamp, ok]
-        out.append(_histogram([r.duration_s for r in runs if r.duration_s is not None]))
+        out.append(histogram)
         return out
 
-
-def _histogram(durations: Sequence[float]) -> Metric:
-    """Cumulative buckets over every recorded apply: monotonic, as Prometheus expects."""
-    buckets = [(_le(b), sum(1 for d in durations if d <= b)) for b in APPLY_BUCKETS]
-    buckets.append(("+Inf", len(durations)))
-    return HistogramMetricFamily(
-        contract.APPLY_DURATION,
-        "Wall time of reconcile applies.",
-        buckets=buckets,
-        sum_value=float(sum(durations)),
-    )
+    def _histogram(self) -> Metric:
+        """Cumulative buckets over every recorded apply: monotonic, as Prometheus expects."""
+        buckets = [(_le(b), n) for b, n in zip(APPLY_BUCKETS, self._buckets, strict=True)]
+        buckets.append(("+Inf", self._count))
+        return HistogramMetricFamily(
+            contract.APPLY_DURATION, "Wall time of reconcile applies.",
+            buckets=buckets, sum_value=self._sum,
+        )
 
 
 def _le(bound: float) -> str:

@@ -8,6 +8,7 @@ per-thread; a connection costs well under a millisecond.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ PROCEDURE_FINISHED = "alert.procedure.finished"
 
 # Audit actions written by reconcile that the exporter reads (last reconcile, durations).
 RECONCILE_ACTIONS = ("reconcile", "reconcile.apply", "apply")
+FINISHED = frozenset({"success", "ok", "changed", "unchanged", "failed", "error"})
 
 
 @dataclass(frozen=True)
@@ -96,20 +98,37 @@ def deployed(state: Path | None = None) -> dict[str, Deployed]:
     }
 
 
-def reconcile_runs(state: Path | None = None, limit: int = 5000) -> list[ReconcileRun]:
-    """Finished reconcile/apply runs from the audit log, oldest first.
+def reconcile_runs(
+    state: Path | None = None, after_id: int = 0
+) -> tuple[list[ReconcileRun], int]:
+    """Finished reconcile/apply runs logged after audit id ``after_id``, oldest first,
+    and the last audit id looked at (pass it back next time to read only what is new).
 
-    An event counts when its outcome is ``success``/``ok`` or ``failed``; the duration
-    comes from ``detail.duration_s`` when the writer recorded it.
+    An event counts when its outcome is a finished one; the duration comes from
+    ``detail.duration_s`` when the writer recorded it. Filtered in SQL: the exporter runs
+    this on every scrape and the audit log only grows (alerts repeat), so reading every
+    event each time would make scrapes slower by the week.
     """
+    db = _open(state)
+    try:
+        marks = ",".join("?" for _ in RECONCILE_ACTIONS)
+        rows = db.db.execute(
+            f"SELECT id, at, outcome, detail FROM audit WHERE id > ? AND action IN ({marks})"  # noqa: S608
+            " ORDER BY id",
+            (after_id, *RECONCILE_ACTIONS),
+        ).fetchall()
+        last = db.db.execute("SELECT COALESCE(MAX(id), 0) FROM audit").fetchone()[0]
+    finally:
+        db.close()
     runs: list[ReconcileRun] = []
-    for event in events(state=state, limit=limit):
-        if event["action"] not in RECONCILE_ACTIONS:
+    for _, at, outcome, detail in rows:
+        outcome = str(outcome).lower()
+        if outcome not in FINISHED:
             continue
-        outcome = str(event["outcome"]).lower()
-        if outcome not in ("success", "ok", "changed", "unchanged", "failed", "error"):
-            continue
-        raw = event["detail"].get("duration_s")
+        try:
+            raw = json.loads(detail).get("duration_s")
+        except (ValueError, AttributeError):
+            raw = None
         duration = float(raw) if isinstance(raw, int | float) else None
-        runs.append(ReconcileRun(event["at"], outcome not in ("failed", "error"), duration))
-    return runs
+        runs.append(ReconcileRun(float(at), outcome not in ("failed", "error"), duration))
+    return runs, max(int(last), after_id)

@@ -111,6 +111,14 @@ def test_metrics_expose_only_contract_names(monitor: tuple[str, Context]) -> Non
     assert metrics[f"{contract.APPLY_DURATION}_count"][()] == 2.0
     assert metrics[f"{contract.APPLY_DURATION}_bucket"][(("le", "1.0"),)] == 1.0
     assert metrics[f"{contract.APPLY_DURATION}_sum"][()] == pytest.approx(4.9)
+    # Later applies are folded in on the next scrape (the exporter reads only new events).
+    db = StateStore(ctx.state)
+    db.audit("apply", actor="t", outcome="ok", duration_s=0.4)
+    db.close()
+    metrics = _scrape(url)
+    assert metrics[f"{contract.APPLY_DURATION}_count"][()] == 3.0
+    assert metrics[f"{contract.APPLY_DURATION}_bucket"][(("le", "0.5"),)] == 1.0
+    assert metrics[contract.LAST_RECONCILE_SUCCESS][()] == 1.0
 
 
 def test_drift_gauge_validates_and_survives_a_garbled_file(tmp_path: Path) -> None:
