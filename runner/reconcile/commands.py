@@ -7,10 +7,11 @@ exit code that carries meaning (plan: 0 in sync, 2 changes; errors raise and exi
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
-from runner.errors import PermanentError
+from runner.errors import PermanentError, SpecError, TemporaryError
 from runner.reconcile.context import Env, open_env
 from runner.reconcile.plan import make_plan
 from runner.state.lock import apply_lock
@@ -45,17 +46,26 @@ def reconcile_command(
 
     rounds = 0
     while True:
-        env = open_env(root, env_name, quiet=as_json)  # re-read specs: a commit may change them
         started = time.monotonic()
-        result = apply(env)
-        if as_json:
-            _dump(result.as_dict())
+        try:
+            env = open_env(root, env_name, quiet=as_json)  # re-read specs: a commit may change
+            result = apply(env)
+        except (TemporaryError, SpecError) as exc:
+            if watch <= 0:
+                raise
+            # Watching: a held lock or a broken commit is reported, and the loop goes on.
+            print(f"reconcile: {exc.one_line()}", file=sys.stderr, flush=True)
+            ok = False
         else:
-            print(result.render(), flush=True)
+            if as_json:
+                _dump(result.as_dict())
+            else:
+                print(result.render(), flush=True)
+            env.store.close()
+            ok = result.ok
         rounds += 1
-        env.store.close()
         if watch <= 0 or (max_rounds is not None and rounds >= max_rounds):
-            return 0 if result.ok else 1
+            return 0 if ok else 1
         time.sleep(max(0.0, watch - (time.monotonic() - started)))
 
 

@@ -108,7 +108,10 @@ def up_command(env_name: str = "dev") -> int:
     if stage_monitoring(env):
         for d in _monitoring(env):
             try:
+                was_up = daemons.status(env.state, d).healthy
                 daemons.ensure(env.state, d)
+                if was_up:  # already running: load the configuration just staged
+                    health.request(d.port, "/-/reload", method="POST", body={})
             except ToolkitError as exc:
                 env.progress(f"{d.name} not started: {exc.one_line()}")
     print()
