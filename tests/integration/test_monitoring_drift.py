@@ -4,7 +4,9 @@ Real processes on free ports: the monitor (``python -m runner.monitor.server``),
 with the rendered config and rules (1 s scrape and evaluation, ``for: 0s``) and
 Alertmanager with the rendered routing (grouping timers cut to seconds so repeats happen
 during the test). The retrain playbook does not exist in the test's root, so the alert
-action must be recorded as requested: once, however often Alertmanager repeats.
+action must be recorded as requested: once, however often Alertmanager repeats. Once a
+retrain playbook exists, the same alert (on another service) starts it, once, through the
+real playbook engine in a background process.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ pytestmark = [
 ALERT = "BankchurnDriftShareCritical"
 
 
-@pytest.fixture()
-def stack(tmp_path: Path) -> Iterator[Stack]:
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp_path = tmp_path_factory.mktemp("monitoring-drift")
     root = make_root(tmp_path)
     platform = fast_platform(root)
     stack = Stack(platform, tmp_path, tmp_path / "state")
@@ -84,3 +87,35 @@ def test_drift_above_critical_fires_and_requests_retrain_once(stack: Stack) -> N
     requested_after = store.events(store.PROCEDURE_REQUESTED, state=stack.state)
     assert len(requested_after) == 1
 
+
+
+RETRAIN_STANDIN = """\
+- name: Retrain {{ service }} (test stand-in for playbooks/retrain.yaml)
+  tasks:
+    - name: Record the retrain request
+      notify:
+        msg: "retrain {{ service }}: {{ reason }}"
+        file: "%s"
+"""
+
+
+def test_drift_starts_the_retrain_playbook_once_when_it_exists(stack: Stack) -> None:
+    alert = "CarvisionDriftShareCritical"
+    ran = stack.state / "retrain-ran.jsonl"
+    playbook = Path(stack.platform.root) / "playbooks" / "retrain.yaml"
+    playbook.write_text(RETRAIN_STANDIN % ran)
+    try:
+        drift_gauge.set("carvision", 0.9, state=stack.state)
+        wait_for("three deliveries", lambda: len(stack.received(alert, "firing")) >= 3,
+                 45, stack.logs)
+        finished = wait_for("the procedure to finish", lambda: store.events(
+            store.PROCEDURE_FINISHED, state=stack.state), 60, stack.logs)
+    finally:
+        drift_gauge.set("carvision", 0.0, state=stack.state)
+        playbook.unlink()
+    started = [e for e in store.events(store.PROCEDURE_STARTED, state=stack.state)
+               if e["service"] == "carvision"]
+    assert len(started) == 1 and started[0]["detail"]["playbook"] == "retrain"
+    assert [(e["service"], e["outcome"]) for e in finished] == [("carvision", "success")]
+    (line,) = ran.read_text().splitlines()
+    assert json.loads(line)["text"].startswith(f"retrain carvision: {alert} (critical)")
