@@ -75,6 +75,7 @@ def start_loading(
     """Load the model in a thread so the admin port answers (503) while mlflow imports."""
 
     def work() -> None:
+        began = time.monotonic()
         try:
             sample = load_sample(config.project_dir)
             loaded = model_mod.load(config, definition, sample)
@@ -90,7 +91,13 @@ def start_loading(
             return
         holder.publish(loaded)
         metrics.set_model(loaded.name, loaded.version, loaded.run_id)
-        log.info("serving %s version %s (run %s)", loaded.name, loaded.version, loaded.run_id)
+        log.info(
+            "serving %s version %s (run %s), loaded in %.1f s",
+            loaded.name,
+            loaded.version,
+            loaded.run_id,
+            time.monotonic() - began,
+        )
 
     thread = threading.Thread(target=work, name="model-loader", daemon=True)
     thread.start()

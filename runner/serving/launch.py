@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import sys
 from typing import Any
@@ -132,6 +133,10 @@ def build_server(config: ServingConfig) -> tuple[ReplicaServer, list[socket.sock
 
 
 def main() -> int:
+    # One thread per prediction: a one-row predict gains nothing from OpenMP, and its
+    # spin-waiting threads cost latency on shared cores. Replicas are the unit of scale.
+    # Must be set before scikit-learn (and so libgomp) is loaded.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         config = ServingConfig.from_env()

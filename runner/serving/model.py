@@ -108,9 +108,9 @@ def load(
         mlflow.set_tracking_uri(config.tracking_uri)
     client = MlflowClient()
     try:
-        name, version, run_id = _resolve(client, config, uri)
+        name, version, run_id, version_tags = _resolve(client, config, uri)
         model = mlflow.sklearn.load_model(uri)
-        info = describe(client, name, version, run_id)
+        info = describe(client, name, version, run_id, version_tags)
     except MlflowException as exc:
         first = str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
         raise RegistryError(f"cannot load {uri}: {first}") from None
@@ -119,8 +119,10 @@ def load(
     return loaded
 
 
-def _resolve(client: Any, config: ServingConfig, uri: str) -> tuple[str, str, str]:
-    """(name, version, run id) of ``uri``: registry versions and aliases, or a bare run."""
+def _resolve(
+    client: Any, config: ServingConfig, uri: str
+) -> tuple[str, str, str, dict[str, str]]:
+    """(name, version, run id, version tags) of ``uri``: registry versions, aliases, or a run."""
     if uri.startswith("models:/"):
         rest = uri.removeprefix("models:/")
         if "@" in rest:
@@ -129,15 +131,20 @@ def _resolve(client: Any, config: ServingConfig, uri: str) -> tuple[str, str, st
         else:
             name, _, version = rest.partition("/")
             mv = client.get_model_version(name, version)
-        return str(mv.name), str(mv.version), str(mv.run_id or "")
+        return str(mv.name), str(mv.version), str(mv.run_id or ""), dict(mv.tags or {})
     if uri.startswith("runs:/"):
         run_id = uri.removeprefix("runs:/").split("/", 1)[0]
-        return config.model_name, config.model_version or "run", run_id
-    return config.model_name, config.model_version or "local", ""
+        return config.model_name, config.model_version or "run", run_id, {}
+    return config.model_name, config.model_version or "local", "", {}
 
 
-def describe(client: Any, name: str, version: str, run_id: str) -> dict[str, Any]:
-    """What GET /model_info returns, read from the registry version and its training run."""
+def describe(
+    client: Any, name: str, version: str, run_id: str, version_tags: dict[str, str]
+) -> dict[str, Any]:
+    """What GET /model_info returns, read from the registry version and its training run.
+
+    Tags on the model version win over the run's (runner.ml.registry sets both).
+    """
     info: dict[str, Any] = {
         "name": name,
         "version": version,
@@ -149,21 +156,22 @@ def describe(client: Any, name: str, version: str, run_id: str) -> dict[str, Any
         "git_commit": None,
         "tags": {},
     }
-    if not run_id:
-        return info
-    run = client.get_run(run_id)
-    tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
-    all_tags = dict(run.data.tags)
-    info["metrics"] = dict(run.data.metrics)
-    info["params"] = dict(run.data.params)
+    run_tags: dict[str, str] = {}
+    stamp = None
+    if run_id:
+        run = client.get_run(run_id)
+        stamp = run.info.end_time or run.info.start_time
+        run_tags = dict(run.data.tags)
+        info["metrics"] = dict(run.data.metrics)
+        info["params"] = dict(run.data.params)
+    all_tags = {**run_tags, **version_tags}
+    tags = {k: v for k, v in all_tags.items() if not k.startswith("mlflow.")}
     info["tags"] = tags
     info["data_version"] = _first(all_tags, DATA_VERSION_TAGS)
     info["git_commit"] = _first(all_tags, GIT_COMMIT_TAGS)
     trained = _first(all_tags, TRAINED_AT_TAGS)
-    if trained is None:
-        stamp = run.info.end_time or run.info.start_time
-        if stamp:
-            trained = dt.datetime.fromtimestamp(stamp / 1000, tz=dt.UTC).isoformat()
+    if trained is None and stamp:
+        trained = dt.datetime.fromtimestamp(stamp / 1000, tz=dt.UTC).isoformat()
     info["trained_at"] = trained
     return info
 
