@@ -8,6 +8,7 @@ the status table. Every step is idempotent: running ``up`` again changes nothing
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -72,11 +73,13 @@ def ensure_models(env: Env) -> list[str]:
         # What `inv train` runs: the project's DVC pipeline ends by registering the model.
         env.progress(f"{name}: model v{env.platform.service(name).model.version} is not in "
                      f"the registry: training (dvc repro)")
-        dvc = Path(sys.executable).with_name("dvc")
+        bindir = Path(sys.executable).parent
         dvc_yaml = f"{env.platform.service(name).project}/dvc.yaml"
+        # The stages run `python ...`: it must be this venv's interpreter.
+        path = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
         proc = subprocess.run(  # noqa: S603 - argv list
-            [str(dvc) if dvc.exists() else "dvc", "repro", dvc_yaml], cwd=env.root,
-            capture_output=True, text=True, check=False,
+            [str(bindir / "dvc"), "repro", dvc_yaml], cwd=env.root,
+            capture_output=True, text=True, check=False, env={**os.environ, "PATH": path},
         )
         if proc.returncode != 0:
             raise ToolkitError(f"{name}: dvc repro {dvc_yaml} failed: "
