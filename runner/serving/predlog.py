@@ -108,6 +108,7 @@ class PredictionLog:
             return
         data = ("\n".join(lines) + "\n").encode()
         lock_path = self.path.with_name(self.path.name + ".lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # recreated if state was wiped
         with open(lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
