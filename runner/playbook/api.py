@@ -22,6 +22,7 @@ from runner.playbook.codecache import CodeCache
 from runner.playbook.engine import Engine
 from runner.playbook.loader import load_playbook
 from runner.playbook.output import Reporter, default_state_dir
+from runner.playbook.parsecache import ParseCache
 from runner.playbook.result import RunResult
 from runner.playbook.templating import Templar
 
@@ -53,20 +54,27 @@ def run_playbook(
     state_dir: Path | None = None,
     root: Path | None = None,
     event_log: bool = True,
+    cache: bool = True,
 ) -> RunResult:
     """Validate then run a playbook. ``output=None`` runs quietly; records are returned.
 
     ``output`` defaults to the ``sys.stdout`` of the moment of the call (not of the import),
-    so redirected or captured output works."""
+    so redirected or captured output works. ``cache=False`` parses the playbook afresh
+    (parsecache.py) instead of reusing the validated form of an unchanged file."""
     stream = sys.stdout if output == "stdout" else output
     start = time.perf_counter()
     root = root or _root()
     state = state_dir or default_state_dir(root)
     templar = Templar(CodeCache.for_state_dir(state))
-    try:
-        playbook = load_playbook(Path(path), templar)  # raises PlaybookError before any task
-    finally:
-        templar.code_cache.save()
+    parsed = ParseCache(state if cache else None)
+    resolved = Path(path).resolve()
+    playbook = parsed.get(resolved)
+    if playbook is None:
+        try:
+            playbook = load_playbook(resolved, templar)  # PlaybookError before any task runs
+        finally:
+            templar.code_cache.save()
+        parsed.put(playbook)
     name = playbook.path.stem
     log_path = Reporter.log_path_for(state, name) if event_log else None
     reporter = Reporter(stream, log_path, diff)

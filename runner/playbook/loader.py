@@ -31,54 +31,7 @@ from runner.playbook.model import (
     Task,
 )
 from runner.playbook.templating import Templar, TemplateFailure, is_template
-
-_Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class PosDict(dict[Any, Any]):
-    """A mapping from YAML that knows where it, its keys and its values were written."""
-
-    pos: tuple[int, int]
-    key_pos: dict[Any, tuple[int, int]]
-    val_pos: dict[Any, tuple[int, int]]
-
-
-class PosList(list[Any]):
-    pos: tuple[int, int]
-    item_pos: list[tuple[int, int]]
-
-
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-class _PosLoader(_Base):
-    """SafeLoader with position-carrying containers (still only safe YAML tags)."""
-
-
-def _construct_map(loader: Any, node: yaml.MappingNode) -> Any:
-    data = PosDict()
-    data.pos, data.key_pos, data.val_pos = _mark(node), {}, {}
-    yield data
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in data:
-            line, col = _mark(key_node)
-            raise PlaybookError(f"duplicate key {key!r}", location=Location("", line, col))
-        data[key] = loader.construct_object(value_node, deep=True)
-        data.key_pos[key], data.val_pos[key] = _mark(key_node), _mark(value_node)
-
-
-def _construct_seq(loader: Any, node: yaml.SequenceNode) -> Any:
-    data = PosList()
-    data.pos, data.item_pos = _mark(node), [_mark(n) for n in node.value]
-    yield data
-    data.extend(loader.construct_object(n, deep=True) for n in node.value)
-
-
-_PosLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_PosLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+from runner.playbook.yamlpos import PosDict, PosList, load_yaml
 
 
 def _close(word: str, pool: list[str], n: int = 1) -> list[str]:
@@ -116,7 +69,7 @@ class _Loader:
             raise PlaybookError(f"cannot read playbook: {exc.strerror}",
                                 location=Location(self.display)) from None
         try:
-            data = yaml.load(text, Loader=_PosLoader)  # noqa: S506 - SafeLoader subclass
+            data = load_yaml(text)
         except PlaybookError as exc:  # duplicate key: add the file name
             loc = exc.location
             raise self.fail(exc.message, (loc.line or 0, loc.column or 0) if loc else None,

@@ -478,3 +478,22 @@ def test_module_entry_point_exit_codes(tmp_path: Path) -> None:
     assert err.returncode == 1 and err.stdout == ""
     assert err.stderr.strip() == ("bad.yaml:2:15 tasks[0].debug.mesage: unknown argument "
                                   "(did you mean 'msg'?)")
+
+
+def test_parse_cache_follows_every_file_it_read(tmp_path: Path) -> None:
+    child = tmp_path / "child.yaml"
+    child.write_text("- tasks:\n    - set_fact: {who: first}\n")
+    text = "- tasks:\n    - include: child.yaml\n"
+    result, _ = run(tmp_path, text)
+    assert result.facts["who"] == "first"
+    assert list((tmp_path / "state" / "cache" / "playbooks").glob("pb-*.pickle"))
+    again, _ = run(tmp_path, text)  # served from the cache
+    assert again.facts["who"] == "first"
+    child.write_text("- tasks:\n    - set_fact: {who: second}\n")
+    changed, _ = run(tmp_path, text)
+    assert changed.facts["who"] == "second"
+    child.write_text("- tasks:\n    - set_fakt: {who: third}\n")
+    from runner.errors import PlaybookError
+
+    with pytest.raises(PlaybookError, match="child.yaml:2:7 tasks\\[0\\].set_fakt: unknown"):
+        run(tmp_path, text)
