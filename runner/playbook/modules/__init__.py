@@ -135,7 +135,11 @@ def _load_plugins() -> None:
         except ModuleNotFoundError:
             found = False
         if found:
-            importlib.import_module(dotted)
+            try:
+                importlib.import_module(dotted)
+            except Exception as exc:  # a broken plugin package: say which, in one line
+                raise PlaybookError(f"cannot load playbook modules from {dotted}: "
+                                    f"{type(exc).__name__}: {exc}") from None
 
 
 def known(name: str) -> bool:
