@@ -44,7 +44,9 @@ def generate(rows: int = 10_000, seed: int = 42, shift: float = 0.0) -> pd.DataF
     # Right-skewed ages around 39, like the public data; drift ages the customer base.
     age = np.clip(np.round(18 + rng.gamma(3.3, 6.4 + 2.5 * shift, n)), 18, 92)
     credit = np.clip(np.round(rng.normal(650 - 40 * shift, 97, n)), 350, 850)
-    tenure = rng.integers(0, 11, n).astype(float)
+    # Drift also brings newer customers (shorter tenure) with fewer cards; shift 0 keeps the
+    # same draws and values, so the default data set (and its DVC hash) does not change.
+    tenure = np.floor(rng.integers(0, 11, n) * max(0.0, 1 - 0.35 * shift))
     # Germany has almost no zero balances in the public data; France and Spain about 45%.
     zero_p = np.where(geography == "Germany", 0.02, 0.47)
     zero_balance = rng.random(n) < zero_p
@@ -58,7 +60,7 @@ def generate(rows: int = 10_000, seed: int = 42, shift: float = 0.0) -> pd.DataF
         rng.choice([1, 2, 3, 4], size=n, p=[0.37, 0.60, 0.025, 0.005]),
         rng.choice([1, 2, 3, 4], size=n, p=[0.58, 0.37, 0.04, 0.01]),
     )
-    has_card = (rng.random(n) < 0.70).astype(int)
+    has_card = (rng.random(n) < 0.70 - 0.15 * shift).astype(int)
     active = (rng.random(n) < 0.515 - 0.1 * shift).astype(int)
     salary = np.round(rng.uniform(11.58, 199_992.48, n), 2)
 
