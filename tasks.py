@@ -131,12 +131,18 @@ def health(c: Context, json: bool = False, env: str = "dev") -> None:
     exit_with(run(health_command, env_name=env, as_json=json))
 
 
-@task(help={"service": "service name", "json": "print JSON", "env": "environment overlay"})
-def history(c: Context, service: str, json: bool = False, env: str = "dev") -> None:
+@task(help={"service": "service name", "json": "print JSON", "env": "environment overlay",
+            "at": "ISO time or epoch: the model version in production then, and why (issue 5)"})
+def history(c: Context, service: str, json: bool = False, env: str = "dev", at: str = "") -> None:
     """Revisions and audit log of one service."""
     from runner.cli import exit_with, run
     from runner.reconcile.commands import history_command
 
+    if at:
+        from runner.lifecycle.history import history_at_command
+
+        exit_with(run(history_at_command, service=service, at=at, as_json=json))
+        return
     exit_with(run(history_command, service=service, env_name=env, as_json=json))
 
 
@@ -173,3 +179,80 @@ def train(c: Context, service: str = "") -> None:
     from runner.ml.pipeline import train_command
 
     run(train_command, service=service or None)
+
+
+# ----------------------------------------------------------------- ML lifecycle (issue 5)
+
+
+@task(help={"service": "service name", "current": "CSV of current data (default: the "
+            "service's logged prediction inputs)", "reference": "CSV (default: its training data)",
+            "html": "write the Evidently HTML report (--no-html: decision only)",
+            "json": "print the JSON summary", "env": "environment overlay"})
+def drift(c: Context, service: str, current: str = "", reference: str = "", html: bool = True,
+          json: bool = False, env: str = "dev") -> None:
+    """Data drift vs the training data: exit 0 below the critical share, 3 above, 4 inconclusive."""
+    from runner.cli import exit_with, run
+    from runner.lifecycle.drift import drift_command
+
+    exit_with(run(drift_command, service, current=current, reference=reference, env=env,
+                  html=html, as_json=json))
+
+
+@task(help={"service": "service name", "data": "labelled CSV to train on (default: DVC data)",
+            "promote": "promote a winner: spec commit + deploy (--no-promote: register only)",
+            "reason": "why (commit message and audit log)", "json": "print JSON",
+            "env": "environment overlay"})
+def retrain(c: Context, service: str, data: str = "", promote: bool = True, reason: str = "",
+            json: bool = False, env: str = "dev") -> None:
+    """Retrain, gate the candidate against the champion, promote a winner (exit 4: rejected)."""
+    from runner.cli import exit_with, run
+    from runner.lifecycle.retrain import retrain_command
+
+    exit_with(run(retrain_command, service, data=data, promote=promote, reason=reason, env=env,
+                  as_json=json))
+
+
+@task(help={"service": "service name", "data": "recent labelled CSV",
+            "retrain": "start the retrain on that data when the metric dropped",
+            "env": "environment overlay"})
+def evaluate(c: Context, service: str, data: str, retrain: bool = False, env: str = "dev") -> None:
+    """Serving model on recent labelled data vs its registered metrics: exit 3 on a drop."""
+    from runner.cli import exit_with, run
+    from runner.lifecycle.triggers import evaluate_command
+
+    exit_with(run(evaluate_command, service, data, retrain=retrain, env=env))
+
+
+@task(name="data-validate", help={"service": "service name", "data": "CSV (default: DVC data)",
+                                  "env": "environment overlay"})
+def data_validate(c: Context, service: str, data: str = "", env: str = "dev") -> None:
+    """The runbook's data-integrity check: schema, ranges, nulls (every bad column named)."""
+    from runner.cli import exit_with, run
+    from runner.lifecycle.data_versions import validate_command
+
+    exit_with(run(validate_command, service, data=data, env=env))
+
+
+@task(name="data-rollback", help={"service": "service name", "to": "git revision of the data",
+                                  "retrain": "retrain on the restored data",
+                                  "env": "environment overlay"})
+def data_rollback(c: Context, service: str, to: str, retrain: bool = False,
+                  env: str = "dev") -> None:
+    """Restore an earlier DVC data version (git + dvc checkout), validate, commit the locks."""
+    from runner.cli import exit_with, run
+    from runner.lifecycle.data_versions import rollback_command
+
+    exit_with(run(rollback_command, service, to, retrain=retrain, env=env))
+
+
+@task(name="simulate-drift", help={"service": "service name", "requests": "rows to send (max "
+                                   "20000)", "shift": "generator --shift (1 = strong)",
+                                   "seed": "generator seed", "env": "environment overlay"})
+def simulate_drift(c: Context, service: str, requests: int = 500, shift: float = 1.0,
+                   seed: int = 1234, env: str = "dev") -> None:
+    """Send shifted traffic from the project's generator to the running service (bounded)."""
+    from runner.cli import exit_with, run
+    from runner.lifecycle.simulate import simulate_command
+
+    exit_with(run(simulate_command, service, requests=requests, shift=shift, seed=seed,
+                  env=env))

@@ -115,6 +115,7 @@ REGISTRY: dict[str, type[Module] | str] = {
 PLUGIN_PACKAGES: list[str] = [
     "runner.reconcile.playbook_modules",
     "runner.runtime.playbook_modules",
+    "runner.lifecycle.playbook_modules",
 ]
 _plugins_loaded = False
 
