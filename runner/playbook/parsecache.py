@@ -2,11 +2,11 @@
 
 Loading a playbook (YAML construction with positions, keyword checks, pydantic validation of
 every module's arguments) is about half the time of a no-op run. Its result only depends on
-the playbook file, the files it includes and the loader's own code, so it is kept, pickled,
-under ``<state_dir>/cache/playbooks/`` and reused while the SHA-256 of each of those files
-and the loader's version are unchanged. A playbook that fails validation is never cached,
-so errors are always reported afresh; arguments are validated again at run time anyway, so
-a module whose argument model changed cannot run on stale validation.
+the playbook file, the files it includes, the modules' code and the loader's own code, so it
+is kept, pickled, under ``<state_dir>/cache/playbooks/`` and reused while the SHA-256 of each
+of those files and the loader's version are unchanged. A playbook that fails validation is
+never cached, so errors are always reported afresh; arguments are validated again at run
+time anyway.
 
 Like the compiled-template cache, entries are trusted only when owned by this user and not
 writable by others (the state directory's trust level).
@@ -39,11 +39,16 @@ def _code_version() -> tuple[Any, ...]:
 
 
 def _files(playbook: Playbook) -> list[Path]:
-    """The playbook file and every file it includes (literal includes), recursively."""
+    """The playbook file, every file it includes (literal includes), recursively, and the
+    source of every module class it uses (their argument models decided validation)."""
     out = [playbook.path]
 
     def walk(tasks: list[Task]) -> None:
         for task in tasks:
+            if task.module_cls is not None:
+                source = getattr(sys.modules.get(task.module_cls.__module__), "__file__", None)
+                if source and Path(source) not in out:
+                    out.append(Path(source))
             if task.included is not None:
                 out.extend(_files(task.included))
             if task.block is not None:
