@@ -162,7 +162,7 @@ class Engine:
                 return self.report(task, Result(failed=True, msg=exc.one_line()), None, 0.0)
             if not run:
                 return True  # the tasks inside are not evaluated, so none is counted
-        failed_before = self.stats.failed
+        failed_before, failures_before = self.stats.failed, len(self.failures)
         ok = self.run_tasks(task.block or [], inner, pdir)
         if not ok and task.rescue:
             failed_in_block = self.stats.failed - failed_before
@@ -172,7 +172,7 @@ class Engine:
             if ok:
                 self.stats.failed -= failed_in_block
                 self.stats.rescued += 1
-                self.failures = self.failures[: len(self.failures) - failed_in_block]
+                del self.failures[failures_before:]
                 self.reporter.rescued(self.play_name, self.display_name(task.name),
                                       str(task.where))
         if task.always:
@@ -208,8 +208,11 @@ class Engine:
             results.append({**result.to_vars(), task.loop_var: item})
             label = item
             if task.loop_label is not None:
-                label = self.templar.render(task.loop_label,
-                                            self.scope(layers, {task.loop_var: item}))
+                try:
+                    label = self.templar.render(task.loop_label,
+                                                self.scope(layers, {task.loop_var: item}))
+                except ToolkitError:
+                    pass  # a label is cosmetic: show the item itself
             statuses.append(result.status)
             ok = self.report(task, result, label, time.perf_counter() - t0, attempts,
                              count=False) and ok

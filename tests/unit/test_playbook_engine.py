@@ -497,3 +497,19 @@ def test_parse_cache_follows_every_file_it_read(tmp_path: Path) -> None:
 
     with pytest.raises(PlaybookError, match="child.yaml:2:7 tasks\\[0\\].set_fakt: unknown"):
         run(tmp_path, text)
+
+
+def test_loop_failures_inside_a_rescued_block(tmp_path: Path) -> None:
+    result, out = run(tmp_path, """
+- tasks:
+    - block:
+        - name: check each
+          assert: {that: "item < 2", fail_msg: "{{ item }} too big"}
+          loop: [1, 2, 3]
+      rescue:
+        - set_fact: {why: "{{ failed_task.msg }}"}
+""")
+    assert result.ok and result.failures == []
+    assert result.stats.failed == 0 and result.stats.rescued == 1
+    assert result.facts["why"] == "3 too big"  # the last failing item
+    assert [r.status for r in result.records][:3] == ["ok", "failed", "failed"]
