@@ -59,9 +59,10 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float,
 
 
 def fast_platform(root: Path, *, overrides: dict[str, Any] | None = None,
-                  for_s: int = 0) -> Platform:
-    """The real specs with free ports, 1 s scrape/evaluation and ``for_s`` on every alert."""
-    data = load_platform(ROOT, "dev").model_dump()
+                  for_s: int = 0, spec_root: Path = ROOT) -> Platform:
+    """The specs of ``spec_root`` with free ports, 1 s scrape/evaluation and ``for_s`` on
+    every alert, rooted at ``root``."""
+    data = load_platform(spec_root, "dev").model_dump()
     mon = data["platform"]["monitoring"]
     mon["scrape_interval_s"] = mon["evaluation_interval_s"] = 1
     for name in ("prometheus", "alertmanager", "exporter"):

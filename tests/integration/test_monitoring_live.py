@@ -1,42 +1,46 @@
-"""The live monitoring stack: a replica under load, Prometheus, Alertmanager, the monitor.
+"""Monitoring live: an error-rate alert right after a deploy rolls that deploy back.
 
-A bankchurn replica started by the local runtime (demo model in a temp MLflow registry,
-fault switch enabled), Prometheus with the rendered config and rules scraping it through
-the runtime's file_sd targets, Alertmanager with the rendered routing, and the monitor.
-A bounded load with 10% of predictions forced to fail must fire
-``BankchurnErrorRateCritical`` in Prometheus, reach Alertmanager and the webhook, land in
-the audit log and ``inv alerts``, and request the rollback of the deploy just made (the
-test's root has no rollback playbook, so it is recorded once). Stopping the fault while
-good traffic continues resolves the alert.
+The whole loop with real parts: a git repo with the real specs and playbooks (bankchurn
+only), real models v1 and v2 in a sqlite registry, two reconciles (v1, then v2) through the
+local runtime, and the monitoring stack (rendered configs, Prometheus scraping the
+runtime's file_sd targets, Alertmanager, the monitor) on free ports. With 10% of v2's
+predictions forced to fail, ``BankchurnErrorRateCritical`` fires inside the spec's
+post-deploy window, the monitor starts ``playbooks/rollback.yaml`` once in the background,
+the rollback pins v1 in the spec, commits it and switches, and the alert resolves once the
+fault is gone with the faulty replica. The alert is also in the audit log and `inv alerts`.
 
 The same stack then answers for the rendered files: every alert rule evaluates without
 error, every dashboard panel's query returns data, every metric name the rules and
-dashboards reference is exported by some target. The checks walk the rendered files, so a
-new panel or rule is covered without touching this test.
+dashboards reference is exported by some target, every target is up. The checks walk the
+rendered files, so a new panel or rule is covered without touching this test.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import os
 import re
-import threading
-import time
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
 import yaml
-from monitoring_stack import ROOT, Stack, fast_platform, have_binaries, make_root, wait_for
-from serving_support import build_registry, fixture
+from monitoring_stack import Stack, fast_platform, have_binaries, wait_for
+from reconcile_fixtures import (
+    Load,
+    git,
+    make_repo,
+    model_version,
+    register_models,
+    sample_body,
+    set_version,
+)
 
 from runner.monitor import store
+from runner.reconcile.commands import reconcile_command
+from runner.reconcile.context import open_env
 from runner.render.artifacts import render_all
-from runner.runtime.base import ReplicaSpec
-from runner.runtime.local import LocalRuntime, free_port
-from runner.state.store import SUCCESS, StateStore
 
 pytestmark = [
     pytest.mark.integration,
@@ -44,119 +48,89 @@ pytestmark = [
     pytest.mark.skipif(not have_binaries(), reason="prometheus/alertmanager not installed"),
 ]
 ALERT = "BankchurnErrorRateCritical"
-MAX_REQUESTS = 20_000  # the load is bounded in count and in time
-MAX_LOAD_S = 150.0
-
-
-@dataclass
-class Load:
-    """A paced, bounded request loop on its own thread, counting answers by status."""
-
-    url: str
-    body: object
-    pause_s: float = 0.01
-    statuses: Counter[int] = field(default_factory=Counter)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        began = time.monotonic()
-        with httpx.Client(timeout=5) as client:
-            while (not self.stop.is_set() and sum(self.statuses.values()) < MAX_REQUESTS
-                   and time.monotonic() - began < MAX_LOAD_S):
-                try:
-                    self.statuses[client.post(self.url, json=self.body).status_code] += 1
-                except httpx.HTTPError:
-                    self.statuses[0] += 1
-                time.sleep(self.pause_s)
-
-    def snapshot(self) -> Counter[int]:
-        return Counter(self.statuses)
+JSON = {"Content-Type": "application/json"}
+ENV_KEYS = ("MLGITOPS_ROOT", "MLGITOPS_STATE_DIR", "MLFLOW_TRACKING_URI", "MLGITOPS_FAULT_ENABLE")
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str]]:
-    registry = build_registry(tmp_path_factory)
-    tmp_path = tmp_path_factory.mktemp("monitoring-live")
-    root = make_root(tmp_path)
-    platform = fast_platform(root)
-    stack = Stack(platform, tmp_path, tmp_path / "state")
-    stack.state.mkdir()
-    runtime = LocalRuntime(stack.state, root)
-    replicas = []
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, int]]:
+    from monitoring_stack import free_port
+
+    tmp = tmp_path_factory.mktemp("monitoring-rollback")
+    port = free_port()
+    root = make_repo(tmp, port=port)
+    state = tmp / "state"
+    uri = register_models(state)
+    saved = {k: os.environ.get(k) for k in ENV_KEYS}
+    # Replicas inherit the runner's environment: the fault switch exists (off) in each.
+    os.environ.update(MLGITOPS_ROOT=str(root), MLGITOPS_STATE_DIR=str(state),
+                      MLFLOW_TRACKING_URI=uri, MLGITOPS_FAULT_ENABLE="1")
+    stack = Stack(fast_platform(root, spec_root=root), tmp, state)
     try:
-        stack.files = render_all(platform)
+        assert reconcile_command() == 0
+        set_version(root, 2)
+        assert reconcile_command() == 0
+        assert model_version(port) == "2"
+        stack.files = render_all(stack.platform)
         stack.write_configs(stack.files)
         stack.start_monitor()
         stack.start_alertmanager()
-        project = ROOT / "projects" / "bankchurn"
-        replicas.append(runtime.start(ReplicaSpec(
-            service="bankchurn", spec_hash="monitoring-test", model_name="bankchurn-model",
-            model_version=int(registry.versions["bankchurn"]), port=free_port(),
-            project_dir=project, tracking_uri=registry.tracking_uri,
-            smoke_request=project / "tests" / "fixtures" / "sample_request.json",
-            extra_env={"MLGITOPS_FAULT_ENABLE": "1"},
-            health_retries=120,  # a budget of 90 s: the machine may be busy importing mlflow
-        )))
-        db = StateStore(stack.state)  # the deploy the alert may roll back
-        db.add_revision("bankchurn", spec_hash="monitoring-test", model_name="bankchurn-model",
-                        model_version=int(registry.versions["bankchurn"]), actor="test",
-                        reason="deploy", outcome=SUCCESS)
-        db.close()
         stack.start_prometheus()
-        yield stack, f"http://127.0.0.1:{replicas[0].admin_port}"
+        yield stack, port
     finally:
-        for fact in replicas:
-            runtime.stop(fact)
         stack.stop()
+        open_env(root, quiet=True).runtime.remove("bankchurn")
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
-def test_forced_errors_fire_error_rate_critical_then_resolve(live: tuple[Stack, str]) -> None:
-    stack, admin = live
-    began = time.time()
-    wait_for("the bankchurn replica up in Prometheus",
-             lambda: stack.target_up("mlservice-bankchurn"), 30, stack.logs)
-    fault = httpx.post(f"{admin}/_fault", json={"error_rate": 0.1, "duration_s": 120}, timeout=5)
+def _admin(stack: Stack) -> str:
+    (fact,) = open_env(Path(stack.platform.root), quiet=True).runtime.facts(
+        ["bankchurn"])["bankchurn"]
+    return f"http://127.0.0.1:{fact.admin_port}"
+
+
+def test_error_rate_after_a_deploy_rolls_it_back(deployed: tuple[Stack, int]) -> None:
+    stack, port = deployed
+    root = Path(stack.platform.root)
+    wait_for("bankchurn up in Prometheus", lambda: stack.target_up("mlservice-bankchurn"),
+             30, stack.logs)
+    fault = httpx.post(f"{_admin(stack)}/_fault", json={"error_rate": 0.1, "duration_s": 300},
+                       timeout=5)
     assert fault.status_code == 200
-    load = Load(f"{_public_url(stack)}/predict", fixture("bankchurn"))
-    worker = threading.Thread(target=load.run, daemon=True)
-    worker.start()
-    try:
-        wait_for(f"{ALERT} firing in Prometheus", lambda: [
+    with Load(port, sample_body(), rate=20) as load:
+        firing = wait_for(f"{ALERT} firing in Prometheus", lambda: [
             a for a in stack.prom_alerts()
             if a["labels"]["alertname"] == ALERT and a["state"] == "firing"
-        ], 60, stack.logs)
-        wait_for(f"{ALERT} at the webhook", lambda: stack.received(ALERT, "firing", began),
-                 30, stack.logs)
-        during = load.snapshot()
-        shown = stack.inv_alerts()
-        assert shown[ALERT]["service"] == "bankchurn"
-        assert shown[ALERT]["runbook"] == "docs/runbook.md#error-rate"
-
-        httpx.post(f"{admin}/_fault", json={"error_rate": 0.0, "duration_s": 1}, timeout=5)
-        wait_for(f"{ALERT} resolved at the webhook",
-                 lambda: stack.received(ALERT, "resolved", began), MAX_LOAD_S - 30, stack.logs)
-    finally:
-        load.stop.set()
-        worker.join(timeout=10)
-
-    sent = sum(during.values())
-    share = during[500] / max(1, sent)
-    # About the 10% asked for: within four binomial standard deviations (few requests on a
-    # busy machine make the observed share noisy).
-    assert sent >= 20 and abs(share - 0.1) <= 4 * math.sqrt(0.09 / sent), during
-    assert set(load.statuses) <= {200, 500}, load.statuses
-    requested = [e for e in store.events(store.PROCEDURE_REQUESTED, state=stack.state)
-                 if e["at"] >= began]
-    assert [(e["service"], e["detail"]["playbook"]) for e in requested] == [
-        ("bankchurn", "rollback")
-    ]
-    assert requested[0]["detail"]["vars"]["revision"] == "1"
-
-
-def _public_url(stack: Stack) -> str:
-    """The replica's public port, from the runtime's record of it."""
-    (record,) = (stack.state / "run" / "services" / "bankchurn").glob("*.json")
-    return f"http://127.0.0.1:{json.loads(record.read_text())['port']}"
+        ], 90, stack.logs)
+        assert firing[0]["labels"]["service"] == "bankchurn"
+        wait_for(f"{ALERT} at the webhook", lambda: stack.received(ALERT, "firing"), 60,
+                 stack.logs)
+        shown = stack.inv_alerts()  # may race the resolution on a fast machine: checked below
+        wait_for("the rollback to finish", lambda: store.events(
+            store.PROCEDURE_FINISHED, state=stack.state), 120, stack.logs)
+        wait_for(f"{ALERT} resolved", lambda: stack.received(ALERT, "resolved"), 120,
+                 stack.logs)
+    assert load.sent > 0
+    assert shown[ALERT]["service"] == "bankchurn"
+    assert shown[ALERT]["runbook"] == "docs/runbook.md#error-rate"
+    started = store.events(store.PROCEDURE_STARTED, state=stack.state)
+    assert [(e["service"], e["detail"]["playbook"], e["detail"]["vars"]["revision"])
+            for e in started] == [("bankchurn", "rollback", "2")]
+    (finished,) = store.events(store.PROCEDURE_FINISHED, state=stack.state)
+    assert finished["outcome"] == "success", finished["detail"]["summary"]
+    # GitOps: the spec pins v1 again, committed with the alert as the reason.
+    assert model_version(port) == "1"
+    assert "  version: 1\n" in (root / "specs" / "services" / "bankchurn.yaml").read_text()
+    message = git(root, "log", "-1", "--format=%s")
+    assert message.startswith("rollback bankchurn to model v1") and ALERT in message
+    assert git(root, "status", "--porcelain") == ""
+    received = store.events(store.ALERT_RECEIVED, state=stack.state)
+    assert {(e["detail"]["alert"], e["outcome"]) for e in received} >= {
+        (ALERT, "firing"), (ALERT, "resolved")}
 
 
 # ------------------------------------------------------------ the rendered files, live
@@ -168,20 +142,22 @@ PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", 
 
 
 @pytest.fixture(scope="module")
-def loaded(live: tuple[Stack, str]) -> Stack:
+def loaded(deployed: tuple[Stack, int]) -> Stack:
     """The stack after a short load: some failed and many good predictions, scraped."""
-    stack, admin = live
-    url = f"{_public_url(stack)}/predict"
+    stack, port = deployed
+    admin = _admin(stack)
+    url = f"http://127.0.0.1:{port}/predict"
     errors = 'sum(mlservice_requests_total{status=~"5.."})'
+    body = sample_body()
     with httpx.Client(timeout=5) as client:
-        if not stack.query(errors):  # the error-rate test did not run first
+        if not stack.query(errors):  # the rollback test did not run first
             client.post(f"{admin}/_fault", json={"error_rate": 0.3, "duration_s": 30})
-            while not any(client.post(url, json=fixture("bankchurn")).status_code == 500
+            while not any(client.post(url, content=body, headers=JSON).status_code == 500
                           for _ in range(10)):
                 pass
             client.post(f"{admin}/_fault", json={"error_rate": 0.0, "duration_s": 1})
         for _ in range(20):
-            client.post(url, json=fixture("bankchurn"))
+            client.post(url, content=body, headers=JSON)
     wait_for("the load scraped", lambda: stack.query(
         'sum(rate(mlservice_requests_total{status=~"5.."}[5m])) > 0'), 30, stack.logs)
     return stack
@@ -231,7 +207,7 @@ def metric_names(expr: str) -> set[str]:
 
 def test_every_rule_evaluates_without_error(loaded: Stack) -> None:
     rules = rendered_rules(loaded)
-    assert len(rules) == 30  # 3 services x 5 thresholds x (warning, critical)
+    assert len(rules) == len(loaded.platform.services) * 5 * 2  # kinds x (warning, critical)
     for rule in rules:
         loaded.query(str(rule["expr"]))  # raises with Prometheus' message on an error
 
