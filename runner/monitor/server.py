@@ -1,6 +1,6 @@
 """The runner's exporter and alert webhook: one small HTTP process on 127.0.0.1:9108.
 
-``python -m runner.monitor.server [--env dev] [--host H] [--port P]``
+``python -m runner.monitor.server [--env dev] [--host H] [--port P] [--root R] [--state S]``
 
 - ``GET /metrics``: the runner's metrics (``runner.monitor.exporter``), for Prometheus.
 - ``POST /alerts``: Alertmanager's webhook (version 4 payload), see ``dispatcher``.
@@ -28,6 +28,7 @@ from prometheus_client.registry import CollectorRegistry
 from runner.errors import ToolkitError
 from runner.monitor import exporter
 from runner.monitor.dispatcher import Context, handle_payload
+from runner.runtime.daemons import Daemon
 from runner.spec.models import Platform
 
 log = logging.getLogger("runner.monitor")
@@ -125,6 +126,24 @@ def serve_in_thread(server: MonitorServer) -> threading.Thread:
     )
     thread.start()
     return thread
+
+
+def monitor_daemon(state: Path, root: Path, port: int = 9108, env_name: str = "dev") -> Daemon:
+    """How the local runtime runs this process: a platform daemon like Prometheus or MLflow.
+
+    ``runner.reconcile.platform`` starts it with ``runner.runtime.daemons.ensure`` (start
+    unless answering, wait for /health) during ``inv up`` and stops it in ``inv down``.
+    """
+    return Daemon(
+        name="monitor",
+        argv=[
+            sys.executable, "-m", "runner.monitor.server", "--env", env_name,
+            "--port", str(port), "--root", str(root), "--state", str(state),
+        ],
+        port=port,
+        health_path="/health",
+        start_timeout_s=30.0,
+    )
 
 
 def load_context(env: str, root: Path | None = None, state: Path | None = None) -> Context:

@@ -27,7 +27,7 @@ def _mlflow(env: Env) -> daemons.Daemon:
 
 def _monitoring(env: Env) -> list[daemons.Daemon]:
     """The monitor, and Prometheus and Alertmanager when installed (NotInstalled: skipped)."""
-    from runner.monitor.daemon import monitor_daemon
+    from runner.monitor.server import monitor_daemon
 
     mon = env.platform.platform.monitoring
     # The runner's exporter + alert webhook first, so Prometheus' first scrape finds it.
