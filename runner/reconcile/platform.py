@@ -124,13 +124,21 @@ def up_command(env_name: str = "dev") -> int:
 
 def down_command(env_name: str = "dev") -> int:
     """Stop every replica and every daemon this state directory started."""
+    from concurrent.futures import ThreadPoolExecutor
+
     env = open_env(None, env_name)
-    for service in sorted(env.runtime.facts(None, check_health=False)):
-        for replica in env.runtime.remove(service):
-            print(f"stopped {replica}")
-    for name in ("alertmanager", "prometheus", "monitor", "mlflow"):
-        if daemons.stop(env.state, name):
-            print(f"stopped {name}")
+    services = sorted(env.runtime.facts(None, check_health=False))
+    names = ("alertmanager", "prometheus", "monitor", "mlflow")
+    # Each graceful stop waits for its process: stop them all at once, not one by one.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replicas = pool.map(env.runtime.remove, services)
+        stopped = pool.map(lambda n: daemons.stop(env.state, n), names)
+        for gone in replicas:
+            for replica in gone:
+                print(f"stopped {replica}")
+        for name, was in zip(names, stopped, strict=True):
+            if was:
+                print(f"stopped {name}")
     env.store.audit("down", actor=env.actor, outcome="ok")
     return 0
 

@@ -1,0 +1,26 @@
+"""The runbook playbooks reconcile runs load and validate (modules known, arguments valid)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.playbook.loader import load_playbook
+from runner.playbook.templating import Templar
+
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+
+
+@pytest.mark.parametrize("name", ["deploy", "rollback", "health"])
+def test_playbook_loads(name: str) -> None:
+    playbook = load_playbook(PLAYBOOKS / f"{name}.yaml", Templar())
+    modules = {t.module for play in playbook.plays for t in _walk(play.tasks)}
+    assert modules & {"service", "rollback", "watch", "http"}
+
+
+def _walk(tasks):  # blocks hold tasks in block/rescue/always
+    for t in tasks:
+        yield t
+        for part in (t.block, t.rescue, t.always):
+            yield from _walk(part or [])
