@@ -40,7 +40,11 @@ def firing(url: str) -> list[Alert]:
         ) from None
     if response.status_code != 200:
         raise TemporaryError(f"alertmanager at {url} answered HTTP {response.status_code}")
-    alerts = [parse(item) for item in response.json() if isinstance(item, dict)]
+    return order([parse(item) for item in response.json() if isinstance(item, dict)])
+
+
+def order(alerts: list[Alert]) -> list[Alert]:
+    """The firing ones, most severe first, then by service and name."""
     return sorted(
         (a for a in alerts if a.firing),
         key=lambda a: (-SEVERITY_RANK.get(a.severity, 1), a.service, a.name),

@@ -188,3 +188,39 @@ def test_every_runbook_link_of_the_rendered_rules_exists(platform: Platform) -> 
     for link in sorted(links):
         doc, _, anchor = link.partition("#")
         assert doc == "docs/runbook.md" and anchor in anchors, link
+
+
+def test_inv_alerts_says_so_when_alertmanager_is_not_running() -> None:
+    import socket
+
+    from runner.errors import TemporaryError
+    from runner.monitor.firing import alerts_command
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(TemporaryError) as caught:
+        alerts_command(url=f"http://127.0.0.1:{port}")
+    assert caught.value.one_line() == (
+        f"alertmanager is not running at http://127.0.0.1:{port} (ConnectError)"
+    )
+
+
+def test_alert_table_puts_critical_first_with_runbook() -> None:
+    from runner.monitor.firing import format_table, order
+
+    def api(name: str, service: str, severity: str, kind: str) -> dict[str, object]:
+        return {"labels": {"alertname": name, "service": service, "severity": severity,
+                           "kind": kind},
+                "annotations": {}, "status": {"state": "active"},
+                "startsAt": "2026-11-29T10:00:01.5Z", "fingerprint": name}
+
+    alerts = order([parse(api("TelecomCpuWarning", "telecom", "warning", "cpu")),
+                    parse(api("BankchurnErrorRateCritical", "bankchurn", "critical",
+                              "error_rate"))])
+    lines = format_table(alerts).splitlines()
+    assert lines[0].split() == ["SEVERITY", "ALERT", "SERVICE", "SINCE", "RUNBOOK"]
+    assert lines[1].split() == ["critical", "BankchurnErrorRateCritical", "bankchurn",
+                                "2026-11-29", "10:00:01", "docs/runbook.md#error-rate"]
+    assert lines[2].endswith("docs/runbook.md#cpu")
+    assert format_table([]) == "no alerts firing"
