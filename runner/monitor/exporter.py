@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import Collector
 
 from runner import contract
 from runner.monitor import drift_gauge, store
@@ -113,9 +113,3 @@ class RunnerCollector(Collector):
 def _le(bound: float) -> str:
     return repr(float(bound))
 
-
-def registry(services: Sequence[str], state: Path | None = None) -> CollectorRegistry:
-    """A registry holding only the runner collector (no process/platform collectors)."""
-    reg = CollectorRegistry(auto_describe=False)
-    reg.register(RunnerCollector(services, state))
-    return reg

@@ -39,15 +39,55 @@ MAX_BODY = 4 * 1024 * 1024  # Alertmanager truncates groups long before this
 class MonitorServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], ctx: Context) -> None:
+    def __init__(self, address: tuple[str, int], ctx: Context, *, follow_specs: bool = False
+                 ) -> None:
         super().__init__(address, Handler)
         self.ctx = ctx
-        self.registry: CollectorRegistry = exporter.registry(
-            sorted(ctx.platform.services), ctx.state
-        )
+        self.collector = exporter.RunnerCollector(sorted(ctx.platform.services), ctx.state)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self.collector)
         # One alert payload at a time: the ledger is file-locked anyway, and serialising
         # keeps the audit log in the order Alertmanager sent things.
         self.alert_lock = threading.Lock()
+        self.follow_specs = follow_specs
+        self._reload_lock = threading.Lock()
+        self._signature = spec_signature(ctx.root) if follow_specs else ()
+
+    def refresh(self) -> None:
+        """Reload the platform when a spec file changed (alert_actions, sinks, services).
+
+        The monitor runs for days while people commit spec changes (a rollback commits one);
+        a spec that no longer validates keeps the last good platform and says so in the log.
+        """
+        if not self.follow_specs:
+            return
+        with self._reload_lock:
+            signature = spec_signature(self.ctx.root)
+            if signature == self._signature:
+                return
+            self._signature = signature
+            try:
+                fresh = load_context(self.ctx.env, self.ctx.root, self.ctx.state)
+            except ToolkitError as exc:
+                log.warning("specs changed but do not validate; keeping the last good ones: %s",
+                            exc.one_line().splitlines()[0])
+                return
+            self.ctx = fresh
+            self.collector.services = sorted(fresh.platform.services)
+            log.info("specs changed: reloaded the platform")
+
+
+def spec_signature(root: Path) -> tuple[tuple[str, int, int], ...]:
+    """Name, mtime and size of every spec file: cheap enough to check per request (the size
+    catches two edits within one tick of the file system's clock)."""
+    out = []
+    for path in sorted((root / "specs").rglob("*.yaml")):
+        try:
+            info = path.stat()
+            out.append((str(path), info.st_mtime_ns, info.st_size))
+        except OSError:
+            continue
+    return tuple(out)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -57,6 +97,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
+            self.server.refresh()
             try:
                 body = generate_latest(self.server.registry)
             except Exception as exc:  # noqa: BLE001 - a scrape must fail visibly, not hang
@@ -84,6 +125,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             with self.server.alert_lock:
+                self.server.refresh()
                 result = handle_payload(payload, self.server.ctx)
         except ToolkitError as exc:
             # 4xx: Alertmanager does not retry a payload we can never accept.
@@ -112,10 +154,15 @@ class Handler(BaseHTTPRequestHandler):
         log.info("%s %s", self.address_string(), format % args)
 
 
-def make_server(ctx: Context, host: str | None = None, port: int | None = None) -> MonitorServer:
-    """Bind the server (port 0 picks a free port: ``server.server_address[1]``)."""
+def make_server(ctx: Context, host: str | None = None, port: int | None = None, *,
+                follow_specs: bool = False) -> MonitorServer:
+    """Bind the server (port 0 picks a free port: ``server.server_address[1]``).
+
+    ``follow_specs``: reload the platform from ``<root>/specs`` when a spec file changes.
+    """
     listener = ctx.platform.platform.monitoring.exporter
-    return MonitorServer((host or listener.host, listener.port if port is None else port), ctx)
+    address = (host or listener.host, listener.port if port is None else port)
+    return MonitorServer(address, ctx, follow_specs=follow_specs)
 
 
 def serve_in_thread(server: MonitorServer) -> threading.Thread:
@@ -169,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         ctx = load_context(args.env, args.root, args.state)
-        server = make_server(ctx, args.host, args.port)
+        server = make_server(ctx, args.host, args.port, follow_specs=True)
     except ToolkitError as exc:
         print(exc.one_line(), file=sys.stderr)
         return exc.exit_code

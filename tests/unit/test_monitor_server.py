@@ -238,3 +238,44 @@ def test_procedure_skips_a_rollback_of_a_replaced_deploy(
     (finished,) = store.events(store.PROCEDURE_FINISHED, state=tmp_path / "state")
     assert finished["outcome"] == "skipped"
     assert finished["detail"]["summary"] == "revision 1 of telecom is no longer current (2)"
+
+
+def test_alert_actions_follow_a_spec_edit_without_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from runner.monitor.server import load_context
+
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "specs", root / "specs")
+    (root / "projects").symlink_to(ROOT / "projects")
+    (root / "playbooks").mkdir()
+    monkeypatch.setenv("MLGITOPS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("MLGITOPS_WEBHOOK_URL", raising=False)
+    server = make_server(load_context("dev", root), "127.0.0.1", 0, follow_specs=True)
+    serve_in_thread(server)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        payload = _payload("DriftShareCritical", "telecom", "critical", "2026-11-29T10:00:00Z")
+        first = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()
+        assert [a["outcome"] for a in first["alerts"][0]["actions"]] == ["requested"]
+        # Somebody drops the drift action from the platform spec and commits: it applies
+        # to the next alert at once.
+        platform = root / "specs" / "platform.yaml"
+        text = platform.read_text()
+        drift_action = "  - alert: drift_share\n    severity: critical\n    playbook: retrain\n"
+        assert drift_action in text
+        platform.write_text(text.replace(drift_action, ""))
+        payload = _payload("DriftShareCritical", "bankchurn", "critical", "2026-11-29T10:00:00Z",
+                           fingerprint="fp-2")
+        second = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()
+        assert second["alerts"][0]["actions"] == []
+        # A spec that no longer validates keeps the last good platform.
+        platform.write_text(text.replace("runtime: local", "runtime: nonsense"))
+        assert httpx.get(f"{url}/metrics", timeout=5).status_code == 200
+        third = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()
+        assert third["alerts"][0]["actions"] == []
+    finally:
+        server.shutdown()
+        server.server_close()
