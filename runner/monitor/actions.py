@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -57,13 +58,15 @@ def decide(
     for action in platform.platform.alert_actions:
         if action.alert != alert.kind or action.severity != alert.severity:
             continue
-        base = {"service": alert.service, "alert": alert.name, "fingerprint": alert.fingerprint}
+        base = {"service": alert.service, "alert": _plain(alert.name),
+                "fingerprint": _plain(alert.fingerprint)}
         if alert.service not in platform.services:
             skip = "alert names no known service"
             out.append(Decision(action.playbook, alert.service, base, skip))
             continue
         if action.within_deploy_window_s is None:
-            reason = f"{alert.name} ({alert.severity}) since {alert.starts_at or 'now'}"
+            since = _plain(alert.starts_at) or "now"
+            reason = f"{_plain(alert.name)} ({_plain(alert.severity)}) since {since}"
             out.append(Decision(action.playbook, alert.service, {**base, "reason": reason}))
             continue
         dep = deployed.get(alert.service)
@@ -79,12 +82,18 @@ def decide(
                 f"the {action.within_deploy_window_s}s post-deploy window",
             ))
             continue
-        reason = f"{alert.name} {age:.0f}s after revision {dep.revision} was deployed"
+        reason = f"{_plain(alert.name)} {age:.0f}s after revision {dep.revision} was deployed"
         out.append(Decision(
             action.playbook, alert.service,
             {**base, "revision": str(dep.revision), "reason": reason},
         ))
     return out
+
+
+def _plain(text: str) -> str:
+    """Alert fields become playbook variables, and playbooks are Jinja templates: keep
+    only characters that cannot open a template expression (anyone on 127.0.0.1 can post)."""
+    return re.sub(r"[^A-Za-z0-9_.:+ -]", "", text)[:200]
 
 
 def parse_time(text: str) -> float | None:

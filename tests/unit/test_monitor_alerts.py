@@ -224,3 +224,13 @@ def test_alert_table_puts_critical_first_with_runbook() -> None:
                                 "2026-11-29", "10:00:01", "docs/runbook.md#error-rate"]
     assert lines[2].endswith("docs/runbook.md#cpu")
     assert format_table([]) == "no alerts firing"
+
+
+def test_alert_fields_cannot_inject_templates_into_playbook_vars(platform: Platform) -> None:
+    alert = parse({
+        "labels": {"alertname": "Drift{{ lookup('env','HOME') }}", "service": "bankchurn",
+                   "severity": "critical", "kind": "drift_share"},
+        "status": "firing", "startsAt": "2026-11-29T10:00:00Z", "fingerprint": "{%x%}",
+    })
+    (decision,) = actions.decide(alert, platform, {})
+    assert all("{" not in v and "}" not in v and "%" not in v for v in decision.vars.values())
