@@ -1,8 +1,9 @@
 """What every lifecycle command starts from: the service's spec, schema, folders and data.
 
-The reference data of a service is what its serving model was trained on: the frame the
-last promotion saved (``<state>/lifecycle/<service>/reference.csv``), else the project's
-DVC-prepared ``data/prepared/train.csv``, else its raw data file.
+The reference data of a service is what its serving model was trained on: the training
+rows the retrain play saved for the spec's pinned version
+(``<state>/lifecycle/<service>/train-v<N>.csv``), else the project's DVC-prepared
+``data/prepared/train.csv``, else its raw data file.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def service_context(root: Path, service: str, env: str = "dev") -> ServiceContex
 
 def reference_path(ctx: ServiceContext) -> Path:
     """The serving model's training data (see the module docstring)."""
-    for candidate in (ctx.workdir / "reference.csv",
+    for candidate in (ctx.workdir / f"train-v{ctx.spec.model.version}.csv",
                       ctx.project_dir / "data" / "prepared" / "train.csv", ctx.raw_data):
         if candidate.is_file():
             return candidate

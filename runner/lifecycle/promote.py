@@ -9,7 +9,6 @@ The spec edit and the commit reuse reconcile's ``specedit`` helpers.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +68,4 @@ def promote(ctx: ServiceContext, outcome: dict[str, Any], *, actor: str, reason:
     result["deployed"] = True
     result["ok"] = applied.ok
     result["msg"] = "; ".join(o.msg for o in applied.outcomes) or "already serving"
-    if applied.ok:
-        # The new model's training rows become the drift reference of the service.
-        train = Path(outcome["run_dir"]) / "train.csv"
-        if train.is_file():
-            shutil.copyfile(train, ctx.workdir / "reference.csv")
     return result

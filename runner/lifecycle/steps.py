@@ -11,6 +11,7 @@ registration is ``runner.ml.registry.register`` (skops, idempotent on the model 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -164,6 +165,8 @@ def compare_and_register(ctx: ServiceContext, run_dir: Path, dataset: dict[str, 
         for key, value in tags.items():
             mlc.set_model_version_tag(schema.model_name, str(version), key, value)
     mlc.set_registered_model_alias(schema.model_name, "challenger", str(version))
+    # These rows are the drift reference whenever the spec pins this version.
+    shutil.copyfile(run_dir / "train.csv", ctx.workdir / f"train-v{version}.csv")
     outcome = {
         "service": ctx.name, "candidate_version": version, "new_version": result["new"],
         "champion_version": ctx.spec.model.version, "champion_note": champion_note,
