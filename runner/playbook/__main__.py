@@ -6,10 +6,18 @@ The same run as ``inv playbook`` without invoke's start-up (used by bench/playbo
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 
 from runner.errors import ToolkitError
 from runner.playbook.api import parse_extra_vars, run_playbook
+
+
+def _cpu() -> float:
+    """User+system seconds of this process and its finished children (commands it ran)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diff", action="store_true")
     parser.add_argument("--tags", default=None)
     parser.add_argument("-q", "--quiet", action="store_true", help="only the recap line")
+    parser.add_argument("--timing", action="store_true",
+                        help="print the run's wall and CPU seconds (no imports; commands in)")
     ns = parser.parse_args(argv)
+    wall, cpu = time.perf_counter(), _cpu()
     try:
         result = run_playbook(
             ns.playbook,
@@ -35,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     if ns.quiet:
         print(result.recap())
+    if ns.timing:
+        print(f"TIMING run_s={time.perf_counter() - wall:.6f} cpu_s={_cpu() - cpu:.6f}")
     return result.exit_code
 
 
