@@ -30,7 +30,7 @@ from runner.playbook.model import (
     Playbook,
     Task,
 )
-from runner.playbook.templating import Templar, TemplateFailure, is_template
+from runner.playbook.templating import Templar, TemplateFailure, has_template, is_template
 from runner.playbook.yamlpos import PosDict, PosList, load_yaml
 
 
@@ -294,7 +294,8 @@ class _Loader:
                 except TemplateFailure as exc:
                     raise self.fail(exc.message, positions.get(key, raw.val_pos[module]),
                                     f"{mfield}.{key}") from None
-        templated = {k for k, v in value.items() if is_template(v)}
+        # A key whose value holds a template anywhere can only be typed once rendered.
+        templated = {k for k, v in value.items() if has_template(v)}
         static = {k: v for k, v in value.items() if k not in templated}
         try:
             cls.Args.model_validate(static)
@@ -305,7 +306,7 @@ class _Loader:
                 if len(err["loc"]) >= 2 and isinstance(err["loc"][1], str):
                     by_key.setdefault(err["loc"][0], []).append(err["loc"][1])
             for key, tags in by_key.items():
-                if len(tags) > 1 and key in static and key in cls.Args.model_fields:
+                if len(tags) > 1 and key in static:
                     # A union (int | list[int]): one error per member; say it once.
                     where = positions.get(key, raw.val_pos[module])
                     raise self.fail(f"invalid value {static[key]!r} (expected "
@@ -319,9 +320,10 @@ class _Loader:
                     continue  # a cross-field rule that a templated value may satisfy later
                 path = mfield + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
                 if err["type"] == "extra_forbidden":
-                    hint = _close(str(key), list(cls.Args.model_fields), n=1)
+                    names = [f.alias or n for n, f in cls.Args.model_fields.items()]
+                    hint = _close(str(key), names, n=1)
                     extra = f"did you mean {hint[0]!r}?" if hint else (
-                        "expected one of: " + ", ".join(cls.Args.model_fields))
+                        "expected one of: " + ", ".join(names))
                     raise self.fail(f"unknown argument ({extra})",
                                     key_positions.get(key, raw.val_pos[module]), path) from None
                 if err["type"] == "missing":

@@ -16,7 +16,7 @@ from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from runner.playbook.templating import Templar, TemplateFailure, is_template
+from runner.playbook.templating import Templar, TemplateFailure, has_template
 
 
 class ScopeRef:
@@ -35,11 +35,11 @@ class LazyVars(Mapping[str, Any]):
         self._ref = ref
         self._resolving: set[str] = set()
         # Layers without templates are the common case: answer those without any work.
-        self._plain = not any(_has_template(v) for v in raw.values())
+        self._plain = not any(has_template(v) for v in raw.values())
 
     def __getitem__(self, key: str) -> Any:
         value = self._raw[key]
-        if self._plain or not _has_template(value):
+        if self._plain or not has_template(value):
             return value
         if key in self._resolving:
             raise TemplateFailure(f"recursive loop detected in variable {key!r}")
@@ -57,16 +57,6 @@ class LazyVars(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._raw)
-
-
-def _has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return is_template(value)
-    if isinstance(value, dict):
-        return any(_has_template(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_template(v) for v in value)
-    return False
 
 
 def chain(
