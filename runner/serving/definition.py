@@ -42,6 +42,7 @@ class ServiceDefinition:
     extra: Callable[[float], dict[str, Any]] | None = None
     value_buckets: tuple[float, ...] = PROBABILITY_BUCKETS
     max_batch: int = MAX_BATCH
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         declared = set(self.record.model_fields)
@@ -63,6 +64,12 @@ class ServiceDefinition:
         import pandas as pd
 
         nan = math.nan
+        if not self.categorical:
+            # All numeric (telecom): one 2-D float block is several times cheaper to build
+            # than a frame from per-column arrays, which matters at ~1 ms per prediction.
+            table = [[nan if row[n] is None else row[n] for n in self.features] for row in rows]
+            block = np.array(table, dtype=np.float64).reshape(len(rows), len(self.features))
+            return pd.DataFrame(block, columns=self._column_index(), copy=False)
         columns: dict[str, Any] = {}
         for name in self.features:
             if name in self.categorical:
@@ -71,6 +78,14 @@ class ServiceDefinition:
                 values = [nan if row[name] is None else row[name] for row in rows]
                 columns[name] = np.array(values, dtype=np.float64)
         return pd.DataFrame(columns, copy=False)
+
+    def _column_index(self) -> pd.Index:
+        import pandas as pd
+
+        cached = self._cache.get("columns")
+        if cached is None:
+            cached = self._cache["columns"] = pd.Index(self.features)
+        return cached
 
 
 def load_definition(project_dir: Path) -> ServiceDefinition:

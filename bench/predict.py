@@ -1,0 +1,296 @@
+"""Predict latency: /predict p50/p99 and requests/s at concurrency 1 and 8 per service,
+beside the model's in-process predict time for one row (the floor), and /predict_batch of
+1,000 rows against one row.
+
+    .venv/bin/python bench/predict.py [--services bankchurn telecom] [--requests 400]
+
+Models come from the registry the projects register into (``MLFLOW_TRACKING_URI``, else
+``.state/mlflow/mlflow.db``), latest version of each; run ``inv train`` (or ``dvc repro``)
+first. One real replica at a time (``python -m runner.serving.launch``) on free ports, so
+the services do not compete for the cores. The client is a raw-socket HTTP/1.1 keep-alive
+client: httpx would spend more CPU per request than the server's own overhead.
+Aims (issue 3): HTTP overhead over the floor < 2 ms at p50; a 1,000-row batch < 10x one row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as in a replica, for an honest floor
+
+SERVICES = ("bankchurn", "carvision", "telecom")
+
+
+class Client:
+    """One keep-alive connection; ``post`` returns (status, seconds)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def post(self, request: bytes) -> tuple[int, float]:
+        start = time.perf_counter()
+        self.sock.sendall(request)
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self._recv()
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == b"content-length":
+                length = int(value)
+        while len(rest) < length:
+            rest += self._recv()
+        self.buf = rest[length:]
+        return int(head.split(b" ", 2)[1]), time.perf_counter() - start
+
+    def _recv(self) -> bytes:
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        return chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def http_post(path: str, body: Any) -> bytes:
+    data = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_load(port: int, request: bytes, total: int, concurrency: int) -> dict[str, float]:
+    """``total`` requests over ``concurrency`` connections; latencies in ms, throughput."""
+    latencies: list[float] = []
+    errors: list[int] = []
+    lock = threading.Lock()
+
+    def worker(count: int) -> None:
+        client = Client(port)
+        mine: list[float] = []
+        try:
+            for _ in range(count):
+                status, took = client.post(request)
+                if status != 200:
+                    errors.append(status)
+                mine.append(took * 1000)
+        finally:
+            client.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [
+        threading.Thread(target=worker, args=(total // concurrency,)) for _ in range(concurrency)
+    ]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests, e.g. HTTP {errors[0]}")
+    return {
+        "p50": pct(latencies, 0.5),
+        "p99": pct(latencies, 0.99),
+        "rps": len(latencies) / elapsed,
+    }
+
+
+def model_call(service: str, uri: str) -> tuple[Any, Any, Any]:
+    """The model alone: (predict function, prebuilt one-row frame, 1,000-row frame)."""
+    import mlflow.sklearn
+
+    from runner.serving.definition import load_definition, load_sample
+
+    definition = load_definition(REPO / "projects" / service)
+    model = mlflow.sklearn.load_model(uri)
+    call = model.predict_proba if definition.task == "classification" else model.predict
+    sample = load_sample(REPO / "projects" / service)
+    row = definition.record.model_validate(sample).model_dump()
+    return call, definition.frame([row]), definition.frame([row] * 1000)
+
+
+def interleaved(port: int, request: bytes, call: Any, frame: Any, total: int) -> dict[str, float]:
+    """c=1 HTTP latency and the in-process floor, measured in alternating rounds of 25.
+
+    The machine is shared: measuring the floor and the service minutes apart would compare
+    two different loads. Alternating keeps both under the same one.
+    """
+    client = Client(port)
+    http: list[float] = []
+    model: list[float] = []
+    http_time = 0.0
+    try:
+        for _ in range(max(1, total // 25)):
+            for _ in range(25):
+                start = time.perf_counter()
+                call(frame)
+                model.append((time.perf_counter() - start) * 1000)
+            begin = time.perf_counter()
+            for _ in range(25):
+                status, took = client.post(request)
+                if status != 200:
+                    raise RuntimeError(f"HTTP {status}")
+                http.append(took * 1000)
+            http_time += time.perf_counter() - begin
+    finally:
+        client.close()
+    return {
+        "floor": statistics.median(model),
+        "p50": pct(http, 0.5),
+        "p99": pct(http, 0.99),
+        "rps": len(http) / http_time,
+    }
+
+
+def start_replica(
+    service: str, version: str, tracking_uri: str, state: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "MLGITOPS_SERVICE": service,
+        "MLGITOPS_PROJECT_DIR": str(REPO / "projects" / service),
+        "MODEL_NAME": f"{service}-model",
+        "MODEL_VERSION": version,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLGITOPS_STATE_DIR": str(state),
+        "PORT": str(port),
+        "PYTHONPATH": str(REPO),
+    }
+    log = open(state / f"{service}.log", "wb")  # noqa: SIM115 (lives as long as the process)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner.serving.launch"], env=env, stdout=log, stderr=log
+    )
+    deadline = time.monotonic() + 300
+    health = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{service} replica exited; see {state / (service + '.log')}")
+        try:
+            client = Client(port)
+            status, _ = client.post(health)
+            client.close()
+            if status == 200:
+                return proc, port
+        except OSError:
+            pass
+        time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError(f"{service} replica not healthy in time")
+
+
+def latest_versions(tracking_uri: str, services: list[str]) -> dict[str, str]:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(tracking_uri)  # also where floor() loads the models from
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    found = {}
+    for service in services:
+        versions = client.search_model_versions(f"name='{service}-model'")
+        if versions:
+            found[service] = str(max(int(v.version) for v in versions))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="predict latency bench")
+    parser.add_argument("--services", nargs="+", default=list(SERVICES), choices=SERVICES)
+    parser.add_argument("--requests", type=int, default=400, help="per concurrency level")
+    parser.add_argument("--batches", type=int, default=20)
+    args = parser.parse_args()
+
+    import tempfile
+
+    from runner.state import paths
+
+    tracking_uri = paths.tracking_uri(paths.state_dir(REPO))
+    versions = latest_versions(tracking_uri, args.services)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
+        for service in args.services:
+            if service not in versions:
+                print(f"{service}: no registered model at {tracking_uri}; run `inv train` first")
+                continue
+            version = versions[service]
+            call, one_row, rows_1000 = model_call(service, f"models:/{service}-model/{version}")
+            for _ in range(20):
+                call(one_row)
+            start = time.perf_counter()
+            for _ in range(3):
+                call(rows_1000)
+            batch_floor = (time.perf_counter() - start) / 3 * 1000
+            proc, port = start_replica(service, version, tracking_uri, Path(tmp))
+            try:
+                sample = json.loads(
+                    (REPO / "projects" / service / "tests/fixtures/sample_request.json").read_text()
+                )
+                one = http_post("/predict", sample)
+                run_load(port, one, 50, 1)  # warm-up
+                c1 = interleaved(port, one, call, one_row, args.requests)
+                c8 = run_load(port, one, args.requests * 2, 8)
+                batch = run_load(
+                    port, http_post("/predict_batch", {"records": [sample] * 1000}), args.batches, 1
+                )
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            rows.append((service, version, c1, c8, batch, batch_floor))
+
+    print(
+        f"\n/predict latency (ms), {args.requests} requests at c=1 and {args.requests * 2} at c=8; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    header = (
+        f"{'service':<10} {'ver':>3} {'floor':>6} {'c1 p50':>7} {'c1 p99':>7} {'c1 rps':>7} "
+        f"{'ovh p50':>7} {'c8 p50':>7} {'c8 p99':>7} {'c8 rps':>7} {'b1000':>7} {'b/one':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for service, version, c1, c8, batch, _ in rows:
+        overhead = c1["p50"] - c1["floor"]
+        ratio = batch["p50"] / c1["p50"]
+        print(
+            f"{service:<10} {version:>3} {c1['floor']:>6.2f} {c1['p50']:>7.2f} {c1['p99']:>7.2f} "
+            f"{c1['rps']:>7.0f} {overhead:>7.2f} {c8['p50']:>7.2f} {c8['p99']:>7.2f} "
+            f"{c8['rps']:>7.0f} {batch['p50']:>7.1f} {ratio:>6.1f}"
+        )
+    print(
+        "\nfloor: model.predict(_proba) on a prebuilt one-row frame, in process, p50, measured"
+        " in rounds alternating with the c=1 requests (same load); ovh = c1 p50 - floor;"
+    )
+    print("b1000: /predict_batch of 1,000 rows, p50 ms; b/one: that over the one-row /predict p50.")
+    print(
+        "Aims: ovh < 2 ms; b/one < 10.  In-process 1,000-row predict (ms): "
+        + ", ".join(f"{r[0]} {r[5]:.1f}" for r in rows)
+    )
+
+
+if __name__ == "__main__":
+    main()
