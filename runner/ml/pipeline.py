@@ -44,6 +44,7 @@ def stage_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     return env
 
 

@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     # OpenMP spin-waits badly when cores are shared (2-core CI, parallel jobs): training took
     # 1.2 s on one thread and 27 s on two there. It must be set before sklearn loads libgomp.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Stages run offline: no usage telemetry from MLflow.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     project_dir = args.project_dir.resolve()
     try:
         schema = get_schema(args.project or project_dir.name)

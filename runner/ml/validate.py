@@ -117,8 +117,12 @@ def validate_frame(
             problems.append((schema.target.name, f"only one class present: {sorted(classes)}"))
 
     if problems:
+        names = {name for name, _ in problems}
+        if len(names) == 1:
+            raise DataValidationError("; ".join(msg for _, msg in problems),
+                                      location=location, field=problems[0][0])
         text = "; ".join(f"{name}: {msg}" for name, msg in problems)
-        raise DataValidationError(text, location=location, field=problems[0][0])
+        raise DataValidationError(text, location=location)
     return pd.DataFrame(clean, index=df.index)
 
 
