@@ -61,8 +61,10 @@ def rollback(ctx: ServiceContext, rev: str, *, actor: str) -> dict[str, Any]:
     if not known:
         raise PermanentError(f"{rev} has none of {', '.join(rels)}", field="--to")
     git(ctx.root, "checkout", commit, "--", *known)
-    target = str((ctx.project_dir / "dvc.yaml").relative_to(ctx.root))
-    proc = subprocess.run([dvc_executable(), "checkout", target], cwd=ctx.root,
+    targets = [str(p.relative_to(ctx.root)) for p in
+               [ctx.project_dir / "dvc.yaml", *sorted(ctx.project_dir.rglob("*.dvc"))]
+               if p.is_file()]
+    proc = subprocess.run([dvc_executable(), "checkout", *targets], cwd=ctx.root,
                           env=stage_env(), capture_output=True, text=True, check=False,
                           timeout=300)
     if proc.returncode != 0:
