@@ -76,9 +76,10 @@ def decide(
         started = parse_time(alert.starts_at) or (now if now is not None else time.time())
         age = started - dep.deployed_at
         if not 0 <= age <= action.within_deploy_window_s:
+            when = (f"{-age:.0f}s before" if age < 0 else f"{age:.0f}s after")
             out.append(Decision(
                 action.playbook, alert.service, base,
-                f"alert started {age:.0f}s after revision {dep.revision} was deployed, outside "
+                f"alert started {when} revision {dep.revision} was deployed, outside "
                 f"the {action.within_deploy_window_s}s post-deploy window",
             ))
             continue

@@ -77,18 +77,18 @@ def _act(decision: actions.Decision, alert: Alert, ctx: Context) -> dict[str, An
         "playbook": decision.playbook, "alert": alert.name,
         "fingerprint": alert.fingerprint, "vars": dict(decision.vars),
     }
-    if decision.skip:
-        store.audit(store.PROCEDURE_SKIPPED, service=decision.service, outcome="skipped",
-                    state=ctx.state, reason=decision.skip, **common)
-        return {"outcome": "skipped", "reason": decision.skip, **common}
     key = f"{decision.playbook}:{alert.fingerprint}"
     episode = alert.starts_at or alert.fingerprint
     ledger = actions.Ledger(ctx.state)
+    detail: dict[str, Any]
     with ledger.locked() as entries:
+        # The ledger first: a repeat of an alert already acted on is a duplicate even when
+        # the facts changed since (after a rollback the alert is no longer "after a deploy").
         reason = actions.why_not(entries, key, episode, decision.playbook, decision.service)
-        detail: dict[str, Any]
         if reason:
             outcome, detail = "duplicate", {"reason": reason}
+        elif decision.skip:
+            outcome, detail = "skipped", {"reason": decision.skip}
         elif not ctx.playbook_path(decision.playbook).is_file():
             actions.record(entries, key, episode=episode, playbook=decision.playbook,
                            service=decision.service, how="requested")
@@ -103,6 +103,7 @@ def _act(decision: actions.Decision, alert: Alert, ctx: Context) -> dict[str, An
         "started": store.PROCEDURE_STARTED,
         "requested": store.PROCEDURE_REQUESTED,
         "duplicate": store.PROCEDURE_SKIPPED,
+        "skipped": store.PROCEDURE_SKIPPED,
     }[outcome]
     store.audit(action, service=decision.service, outcome=outcome, state=ctx.state,
                 **common, **detail)

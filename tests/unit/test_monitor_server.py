@@ -208,6 +208,20 @@ def test_rollback_starts_a_procedure_that_reports_back(monitor: tuple[str, Conte
     assert finished[0]["outcome"] == "success", finished[0]["detail"]["summary"]
     started = store.events(store.PROCEDURE_STARTED, state=ctx.state)
     assert len(started) == 1
+    # The rollback made a new revision; Alertmanager repeats the same alert: a duplicate of
+    # what was done, not a new decision against the new revision.
+    db = StateStore(ctx.state)
+    db.add_revision("carvision", spec_hash="h0", model_name="carvision-model",
+                    model_version=1, actor="t", reason="rollback", outcome=SUCCESS)
+    db.close()
+    repeat = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()
+    assert repeat["alerts"][0]["actions"][0]["outcome"] == "duplicate"
+    # A new alert on carvision that started before that revision is skipped, saying why.
+    before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rev.created_at))
+    payload = _payload("LatencyP99Critical", "carvision", "critical", before, fingerprint="fp-8")
+    (other,) = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()["alerts"][0]["actions"]
+    assert other["outcome"] == "skipped"
+    assert "before revision 2 was deployed, outside the 600s" in other["reason"]
 
 
 def test_bad_requests_are_refused(monitor: tuple[str, Context]) -> None:
