@@ -42,10 +42,31 @@ def read_current(ctx: ServiceContext, path: Path | None) -> tuple[pd.DataFrame, 
         return read_csv(path), str(path)
     log = ctx.state / "predictions" / f"{ctx.name}.jsonl"
     files = sorted(log.parent.glob(f"{log.name}.*[0-9]"), reverse=True) + [log]
-    frames = [pd.read_json(f, lines=True) for f in files if f.is_file() and f.stat().st_size]
-    if not frames:
+    records: list[dict[str, Any]] = []
+    for path in files:
+        for line in _read_locked(path, log.with_name(log.name + ".lock")).splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by a crash: skip it, not the whole window
+    if not records:
         return pd.DataFrame(columns=ctx.schema.feature_names), str(log)
-    return pd.concat(frames, ignore_index=True), str(log)
+    return pd.DataFrame.from_records(records), str(log)
+
+
+def _read_locked(path: Path, lock: Path) -> str:
+    """The file's text under the replicas' writer lock (runner.serving.predlog), so a
+    flush or a rotation in progress is never read half-way."""
+    import fcntl
+
+    if not path.is_file():
+        return ""
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        try:
+            return path.read_text() if path.is_file() else ""
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def evidently_share(reference: pd.DataFrame, current: pd.DataFrame, html: Path,
@@ -117,8 +138,11 @@ def check(root: Path, service: str, *, current: Path | None = None,
         summary["decision_s"] = round(time.perf_counter() - started, 3)
         if html:
             page = reports / f"drift-{service}-{stamp}.html"
-            summary["evidently"] = evidently_share(ref_df, cur_df, page, html_rows)
-            summary["html"] = str(page)
+            try:
+                summary["evidently"] = evidently_share(ref_df, cur_df, page, html_rows)
+                summary["html"] = str(page)
+            except Exception as exc:  # the report is an extra: the decision stands without it
+                summary["evidently_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     summary["duration_s"] = round(time.perf_counter() - started, 3)
     text = json.dumps(summary, indent=2, sort_keys=True, default=str)
     (reports / f"drift-{service}-{stamp}.json").write_text(text + "\n")
@@ -147,6 +171,8 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f"{svc}: drift share {summary['share']:.2f} ({summary['drifted_count']}/"
                      f"{summary['columns_tested']} columns) on {cur} current rows, {above} the "
                      f"critical threshold {summary['threshold']:g}")
+        if summary.get("evidently_error"):
+            lines.append(f"evidently report failed: {summary['evidently_error']}")
         if "evidently" in summary and "share" in summary["evidently"]:
             lines.append(f"evidently (sample of {summary['evidently']['rows']['current']} rows): "
                          f"share {summary['evidently']['share']:.2f}; report {summary['html']}")

@@ -75,3 +75,22 @@ def test_exit_codes_report_and_gauge(tmp_path: Path, monkeypatch: pytest.MonkeyP
     # Inconclusive does not overwrite the last measured value with a pass.
     gauge = json.loads((tmp_path / "state" / "monitor" / "drift.json").read_text())
     assert gauge["bankchurn"]["share"] == same["share"]
+
+
+def test_current_defaults_to_the_prediction_log(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows as the replicas log them (rotated file included, a cut line skipped)."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("MLGITOPS_STATE_DIR", str(state))
+    ref = tmp_path / "ref.csv"
+    _generate(2000, 1, 0.0).to_csv(ref, index=False)
+    rows = json.loads(_generate(300, 2, 1.5).to_json(orient="records"))
+    log = state / "predictions" / "bankchurn.jsonl"
+    log.parent.mkdir(parents=True)
+    extra = {"_ts": 1.0, "_model_version": "1", "_prediction": 0, "_probability": 0.1}
+    lines = [json.dumps({**r, **extra}) for r in rows]
+    (log.parent / "bankchurn.jsonl.1").write_text("\n".join(lines[:100]) + "\n")
+    log.write_text("\n".join(lines[100:]) + "\n" + lines[0][:20] + "\n")
+    out = drift.check(REPO, "bankchurn", reference=ref, html=False)
+    assert out["current"]["rows"] == 300
+    assert out["decision"] == "drift" and out["share"] > 0.5
