@@ -11,10 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-from runner.errors import PermanentError, SpecError, TemporaryError
+from runner.errors import PermanentError, SpecError, TaskFailed, TemporaryError
 from runner.reconcile.context import Env, open_env
 from runner.reconcile.plan import make_plan
 from runner.state.lock import apply_lock
+
+ROLLBACK_PLAYBOOK = "playbooks/rollback.yaml"
 
 
 def _dump(data: object) -> None:
@@ -84,19 +86,26 @@ def deploy_command(service: str, env_name: str = "dev", reason: str = "",
 
 def rollback_command(service: str, env_name: str = "dev", to_revision: int | None = None,
                      reason: str = "", commit: bool = True) -> int:
-    """GitOps rollback of one service (spec edited and committed unless ``commit`` is off)."""
+    """GitOps rollback of one service through ``playbooks/rollback.yaml`` (under the lock):
+    the spec is edited and committed unless ``commit`` is off (then audited as such)."""
+    from runner.playbook import run_playbook
     from runner.reconcile import context
-    from runner.reconcile.operations import rollback
 
     env = open_env(None, env_name)
+    if service not in env.platform.services:
+        raise PermanentError(f"{service} is not in the specs ({', '.join(env.platform.services)})")
+    variables = {"service": service, "to_revision": to_revision, "commit": commit,
+                 "reason": reason or "manual rollback", "environment": env_name}
     with apply_lock(env.store, actor=env.actor):
         context.bind(env)
         try:
-            outcome = rollback(env, service, to_revision=to_revision,
-                               reason=reason or "manual rollback", commit=commit)
+            result = run_playbook(env.root / ROLLBACK_PLAYBOOK, extra_vars=variables,
+                                  root=env.root, state_dir=env.state, output=sys.stderr)
         finally:
             context.bind(None)
-    print(outcome.msg)
+    if not result.ok:
+        raise TaskFailed(result.failures[-1].msg if result.failures else "rollback failed")
+    print(next((r.msg for r in reversed(result.records) if r.msg), "rolled back"))
     return 0
 
 

@@ -1,7 +1,8 @@
 """Desired state per service, as the runtime needs it: a ReplicaSpec and a replica count.
 
-The spec hash is the identity of a service's *runtime* configuration: it covers every
-field that changes what a replica process does, and leaves out ``replicas`` (a count
+The spec hash is the identity of a service's *runtime* configuration: every field that
+changes what a replica process does, except the model version (compared on its own, so
+a plan says "model version 2 -> 3" rather than "config changed"), ``replicas`` (a count
 change scales, it does not replace the replicas already serving) and the fields only
 monitoring and the retrain loop read (``alerts``, ``retrain``, ``gate``): changing an
 alert threshold re-renders rules, it does not restart a model.
@@ -24,6 +25,8 @@ def spec_hash(service: ServiceSpec) -> str:
     """Stable hash of the runtime-relevant part of one service spec."""
     data = service.model_dump(mode="json")
     relevant = {k: v for k, v in data.items() if k not in NOT_RUNTIME_FIELDS}
+    # The model version is compared on its own (its own plan reason), not through the hash.
+    relevant["model"] = {k: v for k, v in relevant["model"].items() if k != "version"}
     canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
