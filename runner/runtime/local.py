@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -152,18 +153,21 @@ class LocalRuntime(Runtime):
             model_version=spec.model_version, started_at=started_at, running=True,
             healthy=None, log=str(log),
         )
-        problem = self._wait_verified(fact, spec, proc.poll)
+        problem = self._wait_verified(fact, spec, proc)
         if problem is not None:
             self.stop(fact)
             raise HealthCheckFailed(f"{replica} failed its checks: {problem}")
         self._write_targets(spec.service)
         return _with_health(fact, True)
 
-    def _wait_verified(self, fact: ReplicaFact, spec: ReplicaSpec, poll: object) -> str | None:
+    def _wait_verified(
+        self, fact: ReplicaFact, spec: ReplicaSpec, proc: subprocess.Popen[bytes]
+    ) -> str | None:
+        """Poll the candidate's admin port until it passes every check; why it did not."""
         deadline = time.monotonic() + spec.start_budget_s
         last = "not answering yet"
         while time.monotonic() < deadline:
-            if callable(poll) and poll() is not None or not alive(fact.pid):
+            if proc.poll() is not None:
                 return f"process exited; log tail: {_tail(Path(fact.log))}"
             status, body = health.request(fact.admin_port, spec.health_path,
                                           timeout_s=spec.health_timeout_s)
