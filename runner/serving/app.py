@@ -178,6 +178,9 @@ def create_app(
             return _json(
                 {"status": "unhealthy", "state": holder.state, "reason": holder.reason}, 503
             )
+        if not holder.public_open:
+            reason = "model ready, public port opening"
+            return _json({"status": "unhealthy", "state": "starting", "reason": reason}, 503)
         now = time.monotonic()
         if now - health_cache["at"] > HEALTH_SELF_TEST_TTL_S:
             health_cache["at"] = now
@@ -192,6 +195,7 @@ def create_app(
             {
                 "status": "healthy",
                 "service": config.service,
+                "replica": config.replica,
                 "model_name": loaded.name,
                 "model_version": loaded.version,
                 "run_id": loaded.run_id,

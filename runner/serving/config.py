@@ -37,6 +37,7 @@ class ServingConfig:
     # The fault switch (POST /_fault) exists only when this is true: tests and drills only.
     fault_enabled: bool = False
     access_log: bool = False
+    replica: str | None = None  # the runtime's name for this replica (MLGITOPS_REPLICA)
 
     @property
     def resolved_model_uri(self) -> str | None:
@@ -85,6 +86,7 @@ class ServingConfig:
             log_max_bytes=int(env.get("MLGITOPS_PREDICTION_MAX_BYTES", "20000000")),
             fault_enabled=env.get("MLGITOPS_FAULT_ENABLE") == "1",
             access_log=env.get("MLGITOPS_ACCESS_LOG") == "1",
+            replica=env.get("MLGITOPS_REPLICA") or None,
         )
 
 

@@ -92,6 +92,7 @@ class ReplicaServer(uvicorn.Server):
 
         server = await loop.create_server(protocol, sock=sock, backlog=config.backlog)
         self.servers.append(server)  # closed with the others on shutdown
+        self.holder.public_open = True  # only now may /health say healthy
         self.public_open.set()
         host, port = sock.getsockname()[:2]
         log.info("public port open on %s:%d", host, port)
@@ -112,7 +113,8 @@ class ReplicaServer(uvicorn.Server):
 def build_server(config: ServingConfig) -> tuple[ReplicaServer, list[socket.socket]]:
     """The server and the sockets to pass to ``run``; binds now so a busy port fails early."""
     definition = load_definition(config.project_dir)
-    holder = ModelHolder()
+    # With an admin port the public one opens after the model is ready (see module doc).
+    holder = ModelHolder(public_open=config.admin_port is None)
     app = create_app(config, definition, holder)
     public = bind_socket(config.host, config.port, reuse_port=True)
     if config.admin_port is not None:

@@ -70,6 +70,9 @@ class ModelHolder:
     state: str = "loading"  # loading -> ready | failed
     reason: str = "model is loading"
     loaded: LoadedModel | None = None
+    # False while the launcher has yet to open the public port (set after the model is
+    # ready): /health stays 503 until then, so "healthy" means "taking public traffic".
+    public_open: bool = True
     started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

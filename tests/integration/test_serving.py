@@ -9,8 +9,11 @@ asking for a model version the registry lacks. The lifecycle tests run last.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from serving_support import (
+    ROOT,
     SERVICES,
     Registry,
     Replica,
@@ -166,7 +170,8 @@ def test_metrics_export_the_contract(
     replicas: dict[str, Replica], registry: Registry, service: str
 ) -> None:
     replica = replicas[service]
-    httpx.post(f"{replica.url}/predict", json=fixture(service)).raise_for_status()
+    # The admin port: telecom's public port is shared with telecom-b.
+    httpx.post(f"{replica.admin}/predict", json=fixture(service)).raise_for_status()
     samples = metric_samples(httpx.get(f"{replica.admin}/metrics").text)
     names = set(samples) | {n.removesuffix("_bucket") for n in samples}
     missing = [name for name in contract.SERVICE_METRICS if name not in names]
@@ -250,6 +255,18 @@ def test_missing_model_version_answers_503(replicas: dict[str, Replica]) -> None
     assert replica.proc.poll() is None  # still running: the runtime sees it unhealthy
     # With an admin port, an unhealthy replica never listens on its public port.
     assert refused(replica.port)
+
+
+def test_container_healthcheck_command(replicas: dict[str, Replica]) -> None:
+    """The images' HEALTHCHECK: exit 0 for a healthy replica, 1 for one without a model."""
+
+    def check(replica: Replica) -> int:
+        env = {**os.environ, "PORT": str(replica.port), "ADMIN_PORT": str(replica.admin_port)}
+        argv = [sys.executable, "-m", "runner.serving.healthcheck"]
+        return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, timeout=30).returncode
+
+    assert check(replicas["carvision"]) == 0
+    assert check(replicas["missing"]) == 1
 
 
 def test_two_replicas_share_the_public_port(replicas: dict[str, Replica]) -> None:
