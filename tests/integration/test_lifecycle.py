@@ -156,6 +156,13 @@ def test_lifecycle_end_to_end(lab: Lab) -> None:
     assert git(lab.root, "status", "--porcelain", "specs") == ""
     assert model_version(lab.port) == "2"
 
+    # The metric-drop trigger: the serving v2 on rows like its own is fine (exit 0); on
+    # rows whose labels no longer follow the features it dropped: exit 3, retrain named.
+    out = _ok(lab.inv("evaluate", "--service", "bankchurn", "--data", str(fresh)))
+    assert "bankchurn-model v2 roc_auc" in out, out
+    out = _ok(lab.inv("evaluate", "--service", "bankchurn", "--data", str(shuffled)), code=3)
+    assert f"inv retrain --service bankchurn --data {shuffled}" in out, out
+
     # 5. Corrupt data: a text value and out-of-range ages stop it at validation.
     bad = frame.copy().astype({"Age": object})
     bad.loc[:4, "Age"] = "forty"
