@@ -49,7 +49,8 @@ class RetrainData(Module):
         svc = _ctx(args, ctx)
         if ctx.check_mode:
             return Result(changed=True, msg=f"check mode: would validate "
-                          f"{args.data or svc.raw_data} and retrain {args.service}")
+                          f"{args.data or svc.raw_data} and retrain {args.service}",
+                          data={"run_dir": "", "path": args.data or str(svc.raw_data)})
         run_dir = new_run_dir(svc)
         try:
             found = prepare_data(svc, ctx.resolve(args.data) if args.data else None, run_dir)
@@ -94,7 +95,7 @@ class RetrainGate(Module):
 
         if ctx.check_mode:
             return Result(msg="check mode: would compare, gate and register",
-                          data={"passed": False})
+                          data={"passed": False, "summary": "check mode: no candidate"})
         out = compare_and_register(_ctx(args, ctx), Path(args.run_dir), dict(args.dataset),
                                    _actor())
         return Result(changed=True, data=out,
