@@ -40,10 +40,17 @@ def promote(ctx: ServiceContext, outcome: dict[str, Any], *, actor: str, reason:
     version = int(outcome["candidate_version"])
     path = ctx.spec_file
     before = ctx.spec.model.version
+    original = path.read_text()
     edited = edit_service_spec(path, version=version)
-    if load_platform(ctx.root, ctx.env).service(ctx.name).model.version != version:
-        raise PermanentError(f"{path.name} now pins v{version} but the {ctx.env} overlay "
-                             "overrides model.version")
+    try:
+        pinned = load_platform(ctx.root, ctx.env).service(ctx.name).model.version
+    except Exception:
+        path.write_text(original)  # never leave a half-done promotion in the working tree
+        raise
+    if pinned != version:
+        path.write_text(original)
+        raise PermanentError(f"{path.name} would pin v{version} but the {ctx.env} overlay "
+                             "overrides model.version; not promoted")
     commit = commit_spec(ctx.root, path, commit_message(ctx, outcome, reason)) if edited else ""
     store = StateStore(ctx.state)
     try:
