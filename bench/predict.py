@@ -133,29 +133,41 @@ def model_call(service: str, uri: str) -> tuple[Any, Any, Any]:
     return call, definition.frame([row]), definition.frame([row] * 1000)
 
 
-def interleaved(port: int, request: bytes, call: Any, frame: Any, total: int) -> dict[str, float]:
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def interleaved(
+    port: int, pid: int, request: bytes, call: Any, frame: Any, total: int
+) -> dict[str, float]:
     """c=1 HTTP latency and the in-process floor, measured in alternating rounds of 25.
 
     The machine is shared: measuring the floor and the service minutes apart would compare
-    two different loads. Alternating keeps both under the same one.
+    two different loads, so they alternate. CPU time is measured too (the floor's thread
+    time, the replica's process time): unlike wall time it barely moves with other load.
     """
     client = Client(port)
     http: list[float] = []
     model: list[float] = []
-    http_time = 0.0
+    http_time = model_cpu = server_cpu = 0.0
     try:
         for _ in range(max(1, total // 25)):
+            cpu0 = time.thread_time()
             for _ in range(25):
                 start = time.perf_counter()
                 call(frame)
                 model.append((time.perf_counter() - start) * 1000)
-            begin = time.perf_counter()
+            model_cpu += time.thread_time() - cpu0
+            begin, server0 = time.perf_counter(), process_cpu_s(pid)
             for _ in range(25):
                 status, took = client.post(request)
                 if status != 200:
                     raise RuntimeError(f"HTTP {status}")
                 http.append(took * 1000)
             http_time += time.perf_counter() - begin
+            server_cpu += process_cpu_s(pid) - server0
     finally:
         client.close()
     return {
@@ -163,6 +175,8 @@ def interleaved(port: int, request: bytes, call: Any, frame: Any, total: int) ->
         "p50": pct(http, 0.5),
         "p99": pct(http, 0.99),
         "rps": len(http) / http_time,
+        "cpu_floor": model_cpu / len(model) * 1000,
+        "cpu_req": server_cpu / len(http) * 1000,
     }
 
 
@@ -253,7 +267,7 @@ def main() -> None:
                 )
                 one = http_post("/predict", sample)
                 run_load(port, one, 50, 1)  # warm-up
-                c1 = interleaved(port, one, call, one_row, args.requests)
+                c1 = interleaved(port, proc.pid, one, call, one_row, args.requests)
                 c8 = run_load(port, one, args.requests * 2, 8)
                 batch = run_load(
                     port, http_post("/predict_batch", {"records": [sample] * 1000}), args.batches, 1
@@ -269,7 +283,8 @@ def main() -> None:
     )
     header = (
         f"{'service':<10} {'ver':>3} {'floor':>6} {'c1 p50':>7} {'c1 p99':>7} {'c1 rps':>7} "
-        f"{'ovh p50':>7} {'c8 p50':>7} {'c8 p99':>7} {'c8 rps':>7} {'b1000':>7} {'b/one':>6}"
+        f"{'ovh p50':>7} {'c8 p50':>7} {'c8 p99':>7} {'c8 rps':>7} {'b1000':>7} {'b/one':>6} "
+        f"{'cpu fl':>6} {'cpu rq':>6} {'cpu ovh':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -279,13 +294,16 @@ def main() -> None:
         print(
             f"{service:<10} {version:>3} {c1['floor']:>6.2f} {c1['p50']:>7.2f} {c1['p99']:>7.2f} "
             f"{c1['rps']:>7.0f} {overhead:>7.2f} {c8['p50']:>7.2f} {c8['p99']:>7.2f} "
-            f"{c8['rps']:>7.0f} {batch['p50']:>7.1f} {ratio:>6.1f}"
+            f"{c8['rps']:>7.0f} {batch['p50']:>7.1f} {ratio:>6.1f} "
+            f"{c1['cpu_floor']:>6.2f} {c1['cpu_req']:>6.2f} {c1['cpu_req'] - c1['cpu_floor']:>7.2f}"
         )
     print(
         "\nfloor: model.predict(_proba) on a prebuilt one-row frame, in process, p50, measured"
         " in rounds alternating with the c=1 requests (same load); ovh = c1 p50 - floor;"
     )
     print("b1000: /predict_batch of 1,000 rows, p50 ms; b/one: that over the one-row /predict p50.")
+    print("cpu fl / cpu rq: CPU ms per floor call / per request in the replica (all threads, at")
+    print("c=1); cpu ovh = their difference: the serving overhead, robust to other load.")
     print(
         "Aims: ovh < 2 ms; b/one < 10.  In-process 1,000-row predict (ms): "
         + ", ".join(f"{r[0]} {r[5]:.1f}" for r in rows)
