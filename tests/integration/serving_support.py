@@ -202,6 +202,11 @@ def build_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     with environment(MLFLOW_TRACKING_URI=uri, MLGITOPS_STATE_DIR=str(tmp / "state")):
         versions = {name: train_and_register(name, tmp) for name in SERVICES}
+        from mlflow.tracking import MlflowClient
+
+        # An alias too: a replica may be launched with MODEL_URI=models:/<name>@production.
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.set_registered_model_alias("telecom-model", "production", versions["telecom"])
     _REGISTRY.append(Registry(uri, versions, tmp))
     return _REGISTRY[0]
 

@@ -48,7 +48,9 @@ def replicas(registry: Registry) -> Iterator[dict[str, Replica]]:
     started = {name: start_replica(registry, name) for name in ("bankchurn", "carvision")}
     started["telecom"] = start_replica(registry, "telecom", env=fault)
     port = started["telecom"].port
-    started["telecom-b"] = start_replica(registry, "telecom", port=port, tag="-b")
+    # The second telecom replica names its model by registry alias instead of version.
+    alias = {"MODEL_URI": "models:/telecom-model@production"}
+    started["telecom-b"] = start_replica(registry, "telecom", port=port, tag="-b", env=alias)
     started["missing"] = start_replica(registry, "telecom", version="999", tag="-missing")
     try:
         for name, replica in started.items():
@@ -269,10 +271,14 @@ def test_container_healthcheck_command(replicas: dict[str, Replica]) -> None:
     assert check(replicas["missing"]) == 1
 
 
-def test_two_replicas_share_the_public_port(replicas: dict[str, Replica]) -> None:
+def test_two_replicas_share_the_public_port(
+    replicas: dict[str, Replica], registry: Registry
+) -> None:
     """Both telecom replicas listen on one port; the kernel spreads connections over them."""
     pair = (replicas["telecom"], replicas["telecom-b"])
     assert pair[0].port == pair[1].port
+    by_alias = httpx.get(f"{pair[1].admin}/health").json()  # MODEL_URI with @production
+    assert by_alias["model_version"] == registry.versions["telecom"]
 
     def served(replica: Replica) -> float:
         samples = metric_samples(httpx.get(f"{replica.admin}/metrics").text)
