@@ -31,6 +31,9 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as in a replica, for an honest floor
 
 SERVICES = ("bankchurn", "carvision", "telecom")
+# Floor calls and requests alternate in rounds this small: the shared machine's speed
+# drifts within seconds, and both sides of the comparison must see the same drift.
+ROUND = 5
 
 
 class Client:
@@ -142,7 +145,7 @@ def process_cpu_s(pid: int) -> float:
 def interleaved(
     port: int, pid: int, request: bytes, call: Any, frame: Any, total: int
 ) -> dict[str, float]:
-    """c=1 HTTP latency and the in-process floor, measured in alternating rounds of 25.
+    """c=1 HTTP latency and the in-process floor, measured in alternating rounds of ROUND.
 
     The machine is shared: measuring the floor and the service minutes apart would compare
     two different loads, so they alternate. CPU time is measured too (the floor's thread
@@ -153,15 +156,15 @@ def interleaved(
     model: list[float] = []
     http_time = model_cpu = server_cpu = 0.0
     try:
-        for _ in range(max(1, total // 25)):
+        for _ in range(max(1, total // ROUND)):
             cpu0 = time.thread_time()
-            for _ in range(25):
+            for _ in range(ROUND):
                 start = time.perf_counter()
                 call(frame)
                 model.append((time.perf_counter() - start) * 1000)
             model_cpu += time.thread_time() - cpu0
             begin, server0 = time.perf_counter(), process_cpu_s(pid)
-            for _ in range(25):
+            for _ in range(ROUND):
                 status, took = client.post(request)
                 if status != 200:
                     raise RuntimeError(f"HTTP {status}")
