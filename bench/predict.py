@@ -242,7 +242,9 @@ def overhead_probe(tmp: Path, requests: int) -> dict[str, float]:
     sample = load_sample(REPO / "projects" / "telecom")
     model = Pipeline([("model", DummyClassifier())]).fit(definition.frame([sample] * 2), [0, 1])
     mlflow.set_tracking_uri(uri)
-    with mlflow.start_run():
+    # An explicit artifact location: the default experiment would write ./mlruns into the cwd.
+    experiment = mlflow.create_experiment("probe", artifact_location=(tmp / "art").as_uri())
+    with mlflow.start_run(experiment_id=experiment):
         mlflow.sklearn.log_model(
             model,
             name="model",
