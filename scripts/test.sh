@@ -7,4 +7,4 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check runner tests tasks.py bench projects
 echo "== mypy"; mypy
 echo "== validate + render --check"; inv validate && inv render --check
-echo "== pytest"; pytest -q "$@"
+echo "== pytest"; pytest -q --durations=12 "$@"
