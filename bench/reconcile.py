@@ -191,7 +191,8 @@ def bench_live(tmp: Path, migrate_runs: bool = True) -> list[tuple[str, str]]:
                          f"{failed} of {sent}"))
         if original is not None:
             migrate.write_text(original + "\n")
-        # Rollback: serving v1 now; deploy v2, then time `inv rollback` until v1 answers.
+        # Rollback: serving v1 now; deploy v2 (v1 is parked as warm standby), then time
+        # `inv rollback` until v1 answers (unparked: no imports, no model load).
         set_version(root, 2)
         reconcile_command(as_json=True)
         env = {**os.environ}
@@ -209,7 +210,8 @@ def bench_live(tmp: Path, migrate_runs: bool = True) -> list[tuple[str, str]]:
         done = time.perf_counter() - t
         rows.append(("rollback: command to old version answering",
                      f"{first:.2f} s" if first else "not within 600 s"))
-        rows.append(("rollback: command to completion (old replica stopped)", f"{done:.2f} s"))
+        rows.append(("rollback: command to completion (replaced replica parked)",
+                     f"{done:.2f} s"))
     finally:
         open_env(root, quiet=True).runtime.remove("bankchurn")
     return rows

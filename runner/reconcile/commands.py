@@ -127,6 +127,9 @@ def status_rows(env: Env) -> list[dict[str, object]]:
             "healthy": bool(live) and all(f.healthy for f in live),
             "revision": rev.number if rev else None,
             "pids": [f.pid for f in live],
+            # Parked previous revision (warm standby for a fast rollback): not serving.
+            "standby_versions": sorted({f.model_version for f in env.runtime.standby(name)
+                                        if f.running}),
         })
     return rows
 

@@ -67,12 +67,15 @@ def deploy(env: Env, name: str, *, reason: str = "", check_mode: bool = False) -
     alias = set_production_alias(env, svc.model.name, svc.model.version)
     env.store.audit(action.kind, actor=env.actor, service=name, outcome="ok", revision=number,
                     reason=reason or action.reason, started=result.started,
-                    stopped=result.stopped, cleaned=result.cleaned, alias=alias)
+                    stopped=result.stopped, cleaned=result.cleaned, alias=alias,
+                    parked=result.parked, unparked=result.unparked)
     live = env.runtime.facts([name]).get(name, [])
     return Outcome(True, f"{action.kind}: {action.reason}; now at revision {number}", number, {
         "action": action.kind,
         "started": result.started,
         "stopped": result.stopped,
+        "parked": result.parked,
+        "unparked": result.unparked,
         "admin_ports": [f.admin_port for f in live if f.running],
         "alias": alias,
     })

@@ -127,7 +127,8 @@ def down_command(env_name: str = "dev") -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     env = open_env(None, env_name)
-    services = sorted(env.runtime.facts(None, check_health=False))
+    # Spec'd services too: one may have only a parked standby left (not a fact).
+    services = sorted(set(env.runtime.facts(None, check_health=False)) | set(env.platform.services))
     names = ("alertmanager", "prometheus", "monitor", "mlflow")
     # Each graceful stop waits for its process: stop them all at once, not one by one.
     with ThreadPoolExecutor(max_workers=8) as pool:

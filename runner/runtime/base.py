@@ -5,17 +5,28 @@ health. Actions change it: start one replica (health-gated), stop one, and ``con
 the rolling, health-gated replace every runtime shares: a new replica must pass its
 checks on its private admin port before an old one is stopped, so the public port never
 goes without a healthy listener.
+
+Warm standby (blue/green's previous color): a runtime that can *park* a replica (public
+listener closed, model still loaded) keeps the replaced revision parked instead of
+stopping it, so a rollback to it only reopens a listener (well under a second) instead of
+a cold start (imports + model load, 5-40 s). Parked replicas are not facts: they serve
+nothing, so plan and status do not count them.
 """
 
 from __future__ import annotations
 
 import abc
+import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.errors import HealthCheckFailed
+
 LOAD_ALLOWANCE_S = 150.0
+STANDBY_TTL_S = 900.0  # how long a parked replica is kept (it exits by itself after this)
 
 @dataclass(frozen=True)
 class ReplicaSpec:
@@ -65,6 +76,7 @@ class ReplicaFact:
     running: bool
     healthy: bool | None = None  # None: not checked (or not running)
     log: str = ""
+    parked_at: float = 0.0  # when it became a warm standby (0: serving)
 
     @property
     def revision(self) -> tuple[str, int]:
@@ -86,10 +98,13 @@ class ConvergeResult:
     stopped: list[str] = field(default_factory=list)
     cleaned: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    parked: list[str] = field(default_factory=list)
+    unparked: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.started or self.stopped or self.cleaned)
+        return bool(self.started or self.stopped or self.cleaned or self.parked
+                    or self.unparked)
 
 
 Progress = Callable[[str], None]
@@ -119,7 +134,59 @@ class Runtime(abc.ABC):
     def forget(self, fact: ReplicaFact) -> None:
         """Drop the record of a replica that is no longer running."""
 
+    # Warm standby: optional. A runtime that cannot park stops replaced replicas instead.
+
+    def standby(self, service: str) -> list[ReplicaFact]:
+        """Parked replicas of ``service`` (not serving, model loaded)."""
+        return []
+
+    def park(self, fact: ReplicaFact) -> bool:
+        """Stop ``fact`` serving but keep it warm; False when it could not be parked."""
+        return False
+
+    def unpark(self, fact: ReplicaFact, spec: ReplicaSpec) -> ReplicaFact:
+        """Make a parked replica serve again once it passed the same checks as a new one;
+        raise HealthCheckFailed (after stopping it) when it does not."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------ shared behaviour
+
+    def _retire(self, gone: ReplicaFact, spec: ReplicaSpec, result: ConvergeResult,
+                say: Progress) -> None:
+        """A replaced replica: parked when it is a healthy previous revision, else stopped."""
+        if gone.revision != spec.revision and gone.healthy and self.park(gone):
+            result.parked.append(gone.replica)
+            say(f"parked {gone.replica} (pid {gone.pid}) as warm standby")
+            return
+        self.stop(gone)
+        result.stopped.append(gone.replica)
+        say(f"stopped {gone.replica} (pid {gone.pid})")
+
+    def _usable_standby(self, spec: ReplicaSpec, say: Progress) -> list[ReplicaFact]:
+        """Parked replicas at ``spec``'s revision; dead and nearly expired ones are dropped."""
+        ttl = float(os.environ.get("MLGITOPS_STANDBY_TTL_S", STANDBY_TTL_S))
+        usable = []
+        for fact in self.standby(spec.service):
+            if not fact.running:
+                self.forget(fact)
+            elif time.time() - fact.parked_at > ttl - 10:  # it may exit any moment
+                self.stop(fact)
+                say(f"stopped expired standby {fact.replica}")
+            elif fact.revision == spec.revision:
+                usable.append(fact)
+        return usable
+
+    def _trim_standby(self, service: str, result: ConvergeResult, say: Progress) -> None:
+        """One previous revision per service: standbys of any other revision stop."""
+        keep = {f.revision for f in self.standby(service) if f.replica in result.parked}
+        if not keep:  # nothing parked now: the previous standby stays the previous revision
+            return
+        for fact in self.standby(service):
+            if fact.revision not in keep:
+                self.stop(fact)
+                result.stopped.append(fact.replica)
+                say(f"stopped older standby {fact.replica}")
+
 
     def converge(
         self, spec: ReplicaSpec, replicas: int, progress: Progress | None = None
@@ -144,15 +211,24 @@ class Runtime(abc.ABC):
         old.sort(key=lambda f: (f.healthy is not False, f.revision == spec.revision))
         result.kept = [f.replica for f in keep]
         missing = replicas - len(keep)
+        warm = self._usable_standby(spec, say) if missing else []
         for _ in range(missing):
-            new = self.start(spec)  # raises HealthCheckFailed: old replicas untouched
-            result.started.append(new.replica)
-            say(f"started {new.replica} (pid {new.pid}, admin port {new.admin_port}), healthy")
+            new = None
+            while warm and new is None:  # a warm standby at this revision: no cold start
+                try:
+                    new = self.unpark(warm.pop(0), spec)
+                    result.unparked.append(new.replica)
+                    say(f"unparked standby {new.replica} (pid {new.pid}), healthy")
+                except HealthCheckFailed as exc:
+                    say(f"standby not usable, starting a new replica: {exc.one_line()}")
+            if new is None:
+                new = self.start(spec)  # raises HealthCheckFailed: old replicas untouched
+                result.started.append(new.replica)
+                say(f"started {new.replica} (pid {new.pid}, admin port {new.admin_port}), "
+                    "healthy")
             if old:
-                gone = old.pop(0)
-                self.stop(gone)
-                result.stopped.append(gone.replica)
-                say(f"stopped {gone.replica} (pid {gone.pid})")
+                self._retire(old.pop(0), spec, result, say)
+        self._trim_standby(spec.service, result, say)
         for gone in old:  # scale down, or leftovers of an interrupted replace
             self.stop(gone)
             result.stopped.append(gone.replica)
@@ -167,6 +243,13 @@ class Runtime(abc.ABC):
             if fact.running:
                 self.stop(fact)
                 say(f"stopped {fact.replica} (pid {fact.pid})")
+            else:
+                self.forget(fact)
+            gone.append(fact.replica)
+        for fact in self.standby(service):
+            if fact.running:
+                self.stop(fact)
+                say(f"stopped standby {fact.replica} (pid {fact.pid})")
             else:
                 self.forget(fact)
             gone.append(fact.replica)

@@ -5,7 +5,8 @@ time, public and admin port, revision) and a log ``<replica>.log`` beside it; fa
 read back from those records and the process table, so a runner that died mid-apply
 leaves nothing the next run cannot see. Replicas of one service share the public port
 (SO_REUSEPORT, bound by the launcher); each has a private admin port for checks and
-Prometheus (file_sd targets written here).
+Prometheus (file_sd targets written here). A parked replica (warm standby, see base.py)
+moves its record to ``<service>/standby/`` so facts and Prometheus no longer see it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from runner.errors import HealthCheckFailed
 from runner.runtime import health
@@ -27,6 +30,8 @@ from runner.runtime.process import alive, spawn, start_time, terminate
 
 MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
 STOP_TIMEOUT_S = 20.0
+PARK_TIMEOUT_S = 10.0  # park: drain (0.5 s) then /health turns 503
+UNPARK_BUDGET_S = 15.0  # unpark: rebind the public socket, then the candidate checks
 
 
 def free_port() -> int:
@@ -64,6 +69,7 @@ class LocalRuntime(Runtime):
         self.run_dir = state / "run" / "services"
         self.targets_dir = state / "prometheus" / "config" / "targets"
         self.launcher = launcher or [sys.executable, "-m", "runner.serving.launch"]
+        self.parkable = launcher is None  # our launcher parks on SIGUSR1; others may not
 
     # ----------------------------------------------------------------- facts
 
@@ -88,15 +94,7 @@ class LocalRuntime(Runtime):
                 rec = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue  # half-written by a runner killed at that instant: ignore
-            facts.append(
-                ReplicaFact(
-                    service=rec["service"], replica=rec["replica"], pid=rec["pid"],
-                    port=rec["port"], admin_port=rec["admin_port"],
-                    spec_hash=rec["spec_hash"], model_name=rec["model_name"],
-                    model_version=rec["model_version"], started_at=rec["started_at"],
-                    running=alive(rec["pid"], rec.get("start")), log=rec.get("log", ""),
-                )
-            )
+            facts.append(_fact(rec))
             health_paths[rec["replica"]] = rec.get("health_path", "/health")
         if check_health:
             running = [f for f in facts if f.running]
@@ -145,6 +143,7 @@ class LocalRuntime(Runtime):
             "spec_hash": spec.spec_hash, "model_name": spec.model_name,
             "model_version": spec.model_version, "image": spec.image,
             "started_at": started_at, "log": str(log), "health_path": spec.health_path,
+            "parkable": self.parkable,
         }
         _write_json(folder / f"{replica}.json", record)
         fact = ReplicaFact(
@@ -189,8 +188,79 @@ class LocalRuntime(Runtime):
             time.sleep(min(spec.health_interval_s, 0.25))
         return f"not healthy after {spec.start_budget_s:.0f}s ({last})"
 
+    # ----------------------------------------------------------------- warm standby
+
+    def _standby_dir(self, service: str) -> Path:
+        return self.run_dir / service / "standby"
+
+    def standby(self, service: str) -> list[ReplicaFact]:
+        facts = []
+        for path in sorted(self._standby_dir(service).glob("*.json")):
+            try:
+                facts.append(_fact(json.loads(path.read_text())))
+            except (OSError, ValueError):
+                continue
+        return facts
+
+    def park(self, fact: ReplicaFact) -> bool:
+        record = self.run_dir / fact.service / f"{fact.replica}.json"
+        try:
+            rec = json.loads(record.read_text())
+        except (OSError, ValueError):
+            return False
+        if not rec.get("parkable") or not alive(fact.pid, rec.get("start")):
+            return False  # started by a launcher without SIGUSR1 support: it would die
+        # The record moves only once the public listener is closed: a runner killed
+        # half-way leaves a visible (unhealthy) fact that the next converge stops, never
+        # an unrecorded replica still serving.
+        os.kill(fact.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + PARK_TIMEOUT_S
+        while time.monotonic() < deadline:  # 503 once its public listener is closed
+            status, _ = health.request(fact.admin_port, rec.get("health_path", "/health"))
+            if status == 503:
+                folder = self._standby_dir(fact.service)
+                folder.mkdir(parents=True, exist_ok=True)
+                _write_json(folder / record.name, {**rec, "parked_at": time.time()})
+                record.unlink(missing_ok=True)
+                self._write_targets(fact.service)
+                return True
+            if not alive(fact.pid, rec.get("start")):
+                break
+            time.sleep(0.05)
+        self.stop(fact)
+        return False
+
+    def unpark(self, fact: ReplicaFact, spec: ReplicaSpec) -> ReplicaFact:
+        path = self._standby_dir(fact.service) / f"{fact.replica}.json"
+        try:
+            rec = json.loads(path.read_text())
+            rec.pop("parked_at", None)
+            # Recorded as serving before it may serve (see park): a runner killed now
+            # leaves a fact the next converge sees.
+            _write_json(self.run_dir / fact.service / path.name, rec)
+            path.unlink(missing_ok=True)
+            os.kill(fact.pid, signal.SIGUSR2)
+        except (OSError, ValueError) as exc:
+            self.stop(fact)
+            raise HealthCheckFailed(f"{fact.replica} cannot be unparked: {exc}") from None
+        problem = "not answering"
+        deadline = time.monotonic() + UNPARK_BUDGET_S
+        while time.monotonic() < deadline and alive(fact.pid, rec.get("start")):
+            problem = health.verify(
+                fact.admin_port, model_version=spec.model_version,
+                health_path=spec.health_path, smoke_request=spec.smoke_request,
+                timeout_s=max(spec.health_timeout_s, 5.0),
+            ) or ""
+            if not problem:
+                self._write_targets(fact.service)
+                return _with_health(_fact(rec), True)
+            time.sleep(0.05)
+        self.stop(fact)
+        raise HealthCheckFailed(f"{fact.replica} failed its checks after unpark: {problem}")
+
     def stop(self, fact: ReplicaFact) -> None:
         # Drop it from Prometheus first so its disappearance is not an alert.
+        (self._standby_dir(fact.service) / f"{fact.replica}.json").unlink(missing_ok=True)
         record = self.run_dir / fact.service / f"{fact.replica}.json"
         start = None
         try:
@@ -203,6 +273,7 @@ class LocalRuntime(Runtime):
 
     def forget(self, fact: ReplicaFact) -> None:
         (self.run_dir / fact.service / f"{fact.replica}.json").unlink(missing_ok=True)
+        (self._standby_dir(fact.service) / f"{fact.replica}.json").unlink(missing_ok=True)
         self._write_targets(fact.service)
 
     # ----------------------------------------------------------------- prometheus
@@ -220,6 +291,17 @@ class LocalRuntime(Runtime):
         ]
         self.targets_dir.mkdir(parents=True, exist_ok=True)
         _write_json(self.targets_dir / f"{service}.json", groups)
+
+
+def _fact(rec: dict[str, Any]) -> ReplicaFact:
+    return ReplicaFact(
+        service=rec["service"], replica=rec["replica"], pid=rec["pid"],
+        port=rec["port"], admin_port=rec["admin_port"],
+        spec_hash=rec["spec_hash"], model_name=rec["model_name"],
+        model_version=rec["model_version"], started_at=rec["started_at"],
+        running=alive(rec["pid"], rec.get("start")), log=rec.get("log", ""),
+        parked_at=rec.get("parked_at", 0.0),
+    )
 
 
 def _with_health(fact: ReplicaFact, healthy: bool | None) -> ReplicaFact:

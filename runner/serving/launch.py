@@ -12,6 +12,12 @@ Sockets are created here, not by uvicorn, for the rolling switch:
 
 SIGTERM (and SIGINT) stop accepting, let in-flight requests finish (uvicorn's graceful
 shutdown, bounded by ``timeout_graceful_shutdown``), flush the prediction log and exit.
+
+SIGUSR1 *parks* the replica (warm standby for a fast rollback, issue 4): the public
+listener closes with the same drain as SIGTERM, public connections are closed once idle,
+but the model stays loaded and the admin port up (/health answers 503 while parked).
+SIGUSR2 reopens the public listener. A replica parked for ``MLGITOPS_STANDBY_TTL_S``
+seconds exits by itself, so a forgotten standby does not hold memory for ever.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import sys
 from typing import Any
@@ -36,6 +43,7 @@ log = logging.getLogger("mlgitops.serving")
 GRACEFUL_SHUTDOWN_S = 20
 READY_POLL_S = 0.05
 DRAIN_S = 0.5  # see ReplicaServer.shutdown
+STANDBY_TTL_S = 900.0  # default for MLGITOPS_STANDBY_TTL_S (the runtime reads it too)
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -64,6 +72,11 @@ class ReplicaServer(uvicorn.Server):
         self.deferred = deferred
         self.public_open = asyncio.Event()
         self._opener: asyncio.Task[None] | None = None
+        self._public: asyncio.Server | None = None
+        self._public_addr: tuple[str, int] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+        self._parking: asyncio.Lock | None = None
+        self._signalled: set[asyncio.Task[None]] = set()  # kept referenced until done
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -71,6 +84,10 @@ class ReplicaServer(uvicorn.Server):
             self.public_open.set()
         else:
             self._opener = asyncio.create_task(self._open_when_ready(self.deferred))
+            loop = asyncio.get_running_loop()
+            self._parking = asyncio.Lock()
+            loop.add_signal_handler(signal.SIGUSR1, self._on_park_signal, True)
+            loop.add_signal_handler(signal.SIGUSR2, self._on_park_signal, False)
 
     async def _open_when_ready(self, sock: socket.socket) -> None:
         while not self.should_exit and self.holder.state == "loading":
@@ -78,6 +95,9 @@ class ReplicaServer(uvicorn.Server):
         if self.should_exit or self.holder.state != "ready":
             log.error("public port stays closed: %s", self.holder.reason or self.holder.state)
             return
+        await self._listen(sock)
+
+    async def _listen(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         config = self.config
 
@@ -92,14 +112,60 @@ class ReplicaServer(uvicorn.Server):
 
         server = await loop.create_server(protocol, sock=sock, backlog=config.backlog)
         self.servers.append(server)  # closed with the others on shutdown
+        self._public = server
         self.holder.public_open = True  # only now may /health say healthy
         self.public_open.set()
         host, port = sock.getsockname()[:2]
+        self._public_addr = (host, port)
         log.info("public port open on %s:%d", host, port)
+
+    # ------------------------------------------------------------ warm standby
+
+    def _on_park_signal(self, park: bool) -> None:
+        task = asyncio.ensure_future(self._set_parked(park))
+        self._signalled.add(task)
+        task.add_done_callback(self._signalled.discard)
+
+    async def _set_parked(self, park: bool) -> None:
+        assert self._parking is not None
+        async with self._parking:  # a park and an unpark never interleave
+            if park and self._public is not None:
+                await self._park(self._public)
+            elif not park and self._public is None and self._public_addr is not None:
+                if self._expiry is not None:
+                    self._expiry.cancel()
+                try:
+                    await self._listen(bind_socket(*self._public_addr, reuse_port=True))
+                except TemporaryError as exc:
+                    log.error("cannot unpark: %s", exc.one_line())
+
+    async def _park(self, server: asyncio.Server) -> None:
+        # The SIGTERM path's drain (see shutdown), then close idle public connections so
+        # keep-alive clients reconnect to the replicas that now serve.
+        self._public = None
+        server.close()
+        self.servers.remove(server)
+        await asyncio.sleep(DRAIN_S)
+        port = self._public_addr[1] if self._public_addr else None
+        for conn in list(self.server_state.connections):
+            transport = getattr(conn, "transport", None)
+            sockname = transport.get_extra_info("sockname") if transport else None
+            if sockname and sockname[1] == port:
+                conn.shutdown()
+        self.holder.public_open = False  # /health: 503 only once no longer listening
+        ttl = float(os.environ.get("MLGITOPS_STANDBY_TTL_S", STANDBY_TTL_S))
+        self._expiry = asyncio.get_running_loop().call_later(ttl, self._expire)
+        log.info("parked: public port closed, model kept loaded (standby for %.0f s)", ttl)
+
+    def _expire(self) -> None:
+        log.info("standby time over: exiting")
+        self.should_exit = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self._opener is not None and not self._opener.done():
             self._opener.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
         # Rolling switch (issue 4): stop listening first, then give connections accepted
         # just before the close time to deliver their request. uvicorn's shutdown closes
         # every connection with no request in progress at once, which resets a client

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -105,11 +106,30 @@ def test_version_change_replaces_with_zero_failed_requests(platform, capsys):
 
 def test_rollback_commits_the_spec_with_zero_failed_requests(platform, capsys):
     root = platform["root"]
+    # The replace before this test parked v1 as warm standby: status shows it, plan ignores it.
+    assert status_command(as_json=True) == 0
+    (row,) = json.loads(capsys.readouterr().out)["services"]
+    assert (row["running_versions"], row["standby_versions"]) == ([2], [1])
+    served_again: list[float] = []
     with Load(platform["port"], sample_body()) as load:
-        assert rollback_command("bankchurn", reason="error spike in test") == 0
+        t0 = time.monotonic()
+        done = threading.Thread(target=lambda: served_again.extend(
+            [time.monotonic() - t0] if rollback_command("bankchurn", reason="error spike in test")
+            == 0 else []))
+        done.start()
+        while model_version(platform["port"]) != "1" and time.monotonic() - t0 < 120:
+            time.sleep(0.02)
+        first_v1 = time.monotonic() - t0
+        done.join(timeout=120)
         time.sleep(0.5)
+    assert served_again, "rollback_command failed"
     assert load.failed == 0, load.errors[:5]
+    # Unparked, not cold-started (a cold start imports mlflow and loads the model: 5-40 s).
+    assert first_v1 < 5.0, f"v1 served again only after {first_v1:.1f} s"
     assert model_version(platform["port"]) == "1"
+    assert [f.model_version for f in _facts(platform)] == [1]
+    env = open_env(root, quiet=True)
+    assert [f.model_version for f in env.runtime.standby("bankchurn")] == [2]
     assert "  version: 1\n" in (root / "specs" / "services" / "bankchurn.yaml").read_text()
     assert "error spike in test" in git(root, "log", "-1", "--format=%s")
     assert git(root, "status", "--porcelain") == ""
