@@ -7,4 +7,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check runner tests tasks.py bench projects
 echo "== mypy"; mypy
 echo "== validate + render --check"; inv validate && inv render --check
-echo "== pytest"; pytest -q --durations=12 "$@"
+# A basetemp of our own: pytest prunes old pytest-N dirs of other sessions on the machine.
+echo "== pytest"; pytest -q --durations=12 --basetemp="$(mktemp -d)/pytest" "$@"
