@@ -175,7 +175,8 @@ def set_production_alias(env: Env, model: str, version: int) -> str:
     try:
         from mlflow import MlflowClient  # heavy: only when the alias must move
 
-        MlflowClient(tracking_uri=env.tracking_uri).set_registered_model_alias(
+        uri = env.tracking_uri
+        MlflowClient(tracking_uri=uri, registry_uri=uri).set_registered_model_alias(
             model, "production", str(version)
         )
     except Exception as exc:  # the deploy succeeded; report, do not undo it

@@ -129,6 +129,9 @@ class LocalRuntime(Runtime):
             "MODEL_NAME": spec.model_name,
             "MODEL_VERSION": str(spec.model_version),
             "MLFLOW_TRACKING_URI": spec.tracking_uri,
+            # One store holds tracking and registry. mlflow.set_registry_uri() in a parent
+            # exports MLFLOW_REGISTRY_URI, which would otherwise send the replica elsewhere.
+            "MLFLOW_REGISTRY_URI": spec.tracking_uri,
             "PORT": str(spec.port),
             "ADMIN_PORT": str(admin_port),
             "HOST": "127.0.0.1",

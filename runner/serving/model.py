@@ -108,7 +108,9 @@ def load(
     if uri is None:
         raise RegistryError("no model configured: set MODEL_VERSION or MODEL_URI")
     if config.tracking_uri:
+        # Registry and tracking share one store; an inherited MLFLOW_REGISTRY_URI must not win.
         mlflow.set_tracking_uri(config.tracking_uri)
+        mlflow.set_registry_uri(config.tracking_uri)
     client = MlflowClient()
     try:
         name, version, run_id, version_tags = _resolve(client, config, uri)

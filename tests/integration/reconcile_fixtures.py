@@ -116,7 +116,8 @@ def register_models(state: Path) -> str:
     """Register bankchurn-model v1, v2 (good) and v3 (fails its self-test) in a sqlite registry."""
     (state / "mlflow" / "artifacts").mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{state / 'mlflow' / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_ARTIFACTS_DESTINATION": str(state / "mlflow" / "artifacts")}
+    env = {**os.environ, "MLFLOW_ARTIFACTS_DESTINATION": str(state / "mlflow" / "artifacts"),
+           "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
     sample = REPO / "projects" / "bankchurn" / "tests" / "fixtures" / "sample_request.json"
     subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", TRAIN, uri, str(sample)],
                    check=True, cwd=state, env=env, capture_output=True, timeout=300)

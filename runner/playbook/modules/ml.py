@@ -119,7 +119,7 @@ class Mlflow(Module):
 
         uri = args.tracking_uri or _tracking_uri(ctx)
         mlflow.set_tracking_uri(uri)
-        client = MlflowClient(tracking_uri=uri)
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         try:
             if args.action == "set_alias":
                 return self._set_alias(client, args, ctx, MlflowException)
