@@ -61,6 +61,12 @@ def test_drift_above_critical_fires_and_requests_retrain_once(stack: Stack) -> N
     # Alertmanager repeats the group every ~2 s here: wait for at least three deliveries.
     wait_for("three webhook deliveries", lambda: len(stack.received(ALERT, "firing")) >= 3,
              30, stack.logs)
+    # A delivery is logged on receipt and its procedure decision just after: wait for the
+    # decisions of the repeats, not only for their arrival.
+    wait_for("two repeats recorded as duplicates", lambda: len([
+        e for e in store.events("alert.procedure", state=stack.state)
+        if e["outcome"] == "duplicate"
+    ]) >= 2, 20, stack.logs)
 
     events = store.events("alert.procedure", state=stack.state)
     requested = [e for e in events if e["action"] == store.PROCEDURE_REQUESTED]
