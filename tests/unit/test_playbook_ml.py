@@ -63,7 +63,8 @@ def test_mlflow_alias_and_register_are_idempotent(tmp_path: Path,
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    client = MlflowClient(tracking_uri=uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)  # an earlier test's mlflow may have set it
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.create_registered_model("demo-model")
     for i in (1, 2):
         client.create_model_version("demo-model", source=str(tmp_path / f"artifacts{i}"))
