@@ -119,6 +119,7 @@ class Mlflow(Module):
 
         uri = args.tracking_uri or _tracking_uri(ctx)
         mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)  # one store; a registry URI set earlier must not win
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         try:
             if args.action == "set_alias":
