@@ -15,6 +15,7 @@ from typing import Any
 
 from runner.reconcile import context
 from runner.reconcile.context import Env
+from runner.reconcile.monitoring import MONITORING, apply_monitoring
 from runner.reconcile.plan import Action, Plan, make_plan
 from runner.state.lock import apply_lock, renew
 
@@ -68,6 +69,10 @@ def run_action(env: Env, action: Action, *, watch_s: float | None = None) -> Act
     from runner.playbook import run_playbook
 
     started = time.monotonic()
+    if action.service == MONITORING:  # no playbook: stage the rendered config and reload
+        ok, msg = apply_monitoring(env, action.after)
+        return ActionOutcome(action.service, action.kind, ok, False, msg,
+                             time.monotonic() - started)
     variables: dict[str, Any] = {
         "service": action.service,
         "action": action.kind,

@@ -107,14 +107,12 @@ class WatchModule(Module):
     Args = WatchArgs
 
     def run(self, args: WatchArgs, ctx: ModuleContext) -> Result:
-        from runner.reconcile.watch import watch
+        from runner.reconcile.watch import limits, watch
 
         if ctx.check_mode or args.for_s <= 0:
             return Result(msg="watch skipped" + (" (check mode)" if ctx.check_mode else ""))
         env = _env(ctx)
-        alerts = env.platform.service(args.service).alerts
         facts = env.runtime.facts([args.service], check_health=False).get(args.service, [])
         ports = [f.admin_port for f in facts if f.running]
-        ok, msg = watch(ports, for_s=args.for_s, max_error_rate=alerts.error_rate.critical,
-                        max_p99_s=alerts.latency_p99_s.critical)
+        ok, msg = watch(ports, for_s=args.for_s, **limits(env.platform.service(args.service)))
         return Result(failed=not ok, msg=msg)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from runner.reconcile.desired import replica_spec
+from runner.reconcile.monitoring import MONITORING, plan_monitoring
 from runner.reconcile.registry import existing_versions
 from runner.runtime.base import ReplicaFact, ReplicaSpec, Runtime
 from runner.spec.models import Platform
@@ -160,6 +161,8 @@ def make_plan(
                     f"not in specs: prune {len(running)} running replica(s)",
                     {"replicas": len(running)}, {}, tuple(f.replica for f in facts[gone]),
                 ))
+    if services is None:  # the monitoring component (runner/reconcile/monitoring.py)
+        actions += [Action(MONITORING, *s) for s in plan_monitoring(platform, store.path.parent)]
     wanted = {(specs[a.service].model_name, specs[a.service].model_version)
               for a in actions if a.kind in ("create", "replace") and a.service in specs}
     missing = wanted - existing_versions(tracking_uri, wanted)

@@ -113,8 +113,8 @@ def up_command(env_name: str = "dev") -> int:
             try:
                 was_up = daemons.status(env.state, d).healthy
                 daemons.ensure(env.state, d)
-                if was_up:  # already running: load the configuration just staged
-                    health.request(d.port, "/-/reload", method="POST", body={})
+                if was_up:  # already running: load the configuration just staged (SIGHUP)
+                    daemons.reload(env.state, d)
             except ToolkitError as exc:
                 env.progress(f"{d.name} not started: {exc.one_line()}")
     print()

@@ -1,9 +1,10 @@
 """Post-deploy watch: error rate and p99 latency of a service against its spec thresholds.
 
-Reads each live replica's /metrics on its admin port (the metric contract in
-``runner.contract``) at the start and then once a second, and judges the difference:
-a Prometheus query would lag a scrape interval behind, and Prometheus may not run at all.
-Fails as soon as a critical threshold is crossed (with enough requests to judge).
+Reads each live replica's /metrics on its admin port at the start and then once a second,
+and judges the difference with the definitions the alert rules use (``runner.slo``: which
+requests count, which are errors, ``>=``): a Prometheus query would lag a scrape interval
+behind, and Prometheus may not run at all. Fails as soon as a critical threshold is
+reached (with enough requests to judge).
 """
 
 from __future__ import annotations
@@ -11,58 +12,30 @@ from __future__ import annotations
 import http.client
 import math
 import time
-from collections import defaultdict
-from dataclasses import dataclass
 
-from runner.contract import REQUEST_DURATION, REQUESTS_TOTAL
+from runner import slo
+from runner.spec.models import ServiceSpec
 
 MIN_REQUESTS = 20  # fewer requests than this in the window: too few to judge a rate
 
 
-@dataclass
-class Sample:
-    total: float = 0.0
-    errors: float = 0.0
-    buckets: dict[float, float] | None = None
-
-
-def scrape(port: int) -> Sample:
-    """Request and latency counters of one replica (summed over endpoints)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
+def scrape(port: int) -> slo.Scrape:
+    """The counters ``runner.slo`` reads, from one replica (empty when it does not answer)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
         conn.request("GET", "/metrics")
         text = conn.getresponse().read().decode()
     except (OSError, http.client.HTTPException):
-        return Sample()
+        return slo.Scrape()
     finally:
         conn.close()
-    out = Sample(buckets=defaultdict(float))
-    assert out.buckets is not None
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == f"{REQUESTS_TOTAL}" or s.name == f"{REQUESTS_TOTAL}_total":
-                if s.labels.get("endpoint", "").startswith(("/predict",)):
-                    out.total += s.value
-                    if str(s.labels.get("status", "")).startswith("5"):
-                        out.errors += s.value
-            elif s.name == f"{REQUEST_DURATION}_bucket":
-                if s.labels.get("endpoint", "").startswith("/predict"):
-                    out.buckets[float(s.labels["le"])] += s.value
-    return out
+    return slo.parse(text, replica=str(port))
 
 
-def p99(before: dict[float, float], after: dict[float, float]) -> float:
-    """The 0.99 quantile of the requests between two histogram snapshots (bucket bound)."""
-    delta = sorted((le, after.get(le, 0.0) - before.get(le, 0.0)) for le in after)
-    if not delta or delta[-1][1] <= 0:
-        return 0.0
-    target = 0.99 * delta[-1][1]
-    for le, count in delta:
-        if count >= target:
-            return le if not math.isinf(le) else delta[-2][0] if len(delta) > 1 else 0.0
-    return 0.0
+def limits(service: ServiceSpec) -> dict[str, float]:
+    """The watch's limits: the critical thresholds, as the critical alert rules use them."""
+    return {"max_error_rate": slo.threshold(service, "error_rate", "critical"),
+            "max_p99_s": slo.threshold(service, "latency_p99_s", "critical")}
 
 
 def watch(
@@ -74,29 +47,23 @@ def watch(
     interval_s: float = 1.0,
 ) -> tuple[bool, str]:
     """Watch replicas for ``for_s`` seconds; (ok, the sentence that says why)."""
-    start = {p: scrape(p) for p in ports}
-    deadline = time.monotonic() + for_s
+    start, began = slo.merge(scrape(p) for p in ports), time.monotonic()
+    deadline = began + for_s
     verdict = "no traffic to judge"
     while True:
         time.sleep(max(0.0, min(interval_s, deadline - time.monotonic())))
-        now = {p: scrape(p) for p in ports}
-        total = sum(now[p].total - start[p].total for p in ports)
-        errors = sum(now[p].errors - start[p].errors for p in ports)
-        before: dict[float, float] = defaultdict(float)
-        after: dict[float, float] = defaultdict(float)
-        for p in ports:
-            for le, v in (start[p].buckets or {}).items():
-                before[le] += v
-            for le, v in (now[p].buckets or {}).items():
-                after[le] += v
-        latency = p99(before, after)
+        now = slo.merge(scrape(p) for p in ports)
+        seconds = max(time.monotonic() - began, 1e-3)
+        total = slo.predictions(start, now)
+        rate = slo.error_rate(start, now, seconds)
+        latency = slo.latency_p99(start, now, seconds)
         if total >= MIN_REQUESTS:
-            rate = errors / total
-            verdict = (f"{int(total)} requests, error rate {rate:.2%} (max {max_error_rate:.2%}),"
-                       f" p99 {latency:.3f}s (max {max_p99_s:g}s)")
-            if rate > max_error_rate:
+            shown_rate, shown_p99 = (0.0 if math.isnan(v) else v for v in (rate, latency))
+            verdict = (f"{int(total)} requests, error rate {shown_rate:.2%} (critical at "
+                       f"{max_error_rate:.2%}), p99 {shown_p99:.3f}s (critical at {max_p99_s:g}s)")
+            if slo.breached(rate, max_error_rate):
                 return False, f"error rate too high after deploy: {verdict}"
-            if latency > max_p99_s:
+            if slo.breached(latency, max_p99_s):
                 return False, f"latency too high after deploy: {verdict}"
         elif total:
             verdict = f"only {int(total)} requests, too few to judge"

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from runner import contract
-from runner.render.alerts import CPU_WINDOW, MIB, RATE_WINDOW, AlertRule, fmt_num
+from runner.render.alerts import AlertRule
+from runner.slo import CPU_WINDOW, MIB, RATE_WINDOW, fmt_num
 from runner.spec.models import ServiceSpec
 
 EVAL_INTERVAL_S = 60  # promtool evaluation_interval and input series interval
@@ -152,18 +153,24 @@ def value_at(inp: Input, t: int, cpu: float, memory_mb: int) -> float | None:
 
 def series_for(inp: Input, name: str, samples: int) -> list[Series]:
     """The promtool input series for this input, for service ``name``."""
+    # Probes and scrapes ride along with every request scenario: a failing /health and a
+    # slow /metrics. The thresholds are met exactly only if neither counts (runner.slo).
     if inp.kind == "error_rate":
         errors = int(inp.param)
         base = f'{contract.REQUESTS_TOTAL}{{service="{name}",endpoint="/predict",method="POST"'
+        probe = f'{contract.REQUESTS_TOTAL}{{service="{name}",endpoint="/health",method="GET"'
         return [
             Series(f'{base},status="200"}}', _ramp(REQUESTS_PER_MIN - errors, samples)),
             Series(f'{base},status="500"}}', _ramp(errors, samples)),
+            Series(f'{probe},status="503"}}', _ramp(REQUESTS_PER_MIN, samples)),
         ]
     if inp.kind == "latency_p99_s":
-        bucket = f'{contract.REQUEST_DURATION}_bucket{{service="{name}",le='
+        bucket = f'{contract.REQUEST_DURATION}_bucket{{service="{name}",endpoint="/predict",le='
+        scrape = f'{contract.REQUEST_DURATION}_bucket{{service="{name}",endpoint="/metrics",le='
         return [
             Series(f'{bucket}"{fmt_num(inp.param)}"}}', _ramp(98, samples)),
             Series(f'{bucket}"+Inf"}}', _ramp(100, samples)),
+            Series(f'{scrape}"+Inf"}}', _ramp(100, samples)),
         ]
     if inp.kind == "cpu":
         sel = f'{contract.PROCESS_CPU}{{service="{name}",replica="0",instance="{inp.case}"}}'

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner import contract
+from runner import slo
+from runner.slo import MIB, fmt_num
 from runner.spec.models import ServiceSpec, Threshold
 
 KINDS = ("error_rate", "latency_p99_s", "cpu", "memory", "drift_share")
@@ -29,15 +30,7 @@ KIND_INFO: dict[str, tuple[str, str, str]] = {
     "drift_share": ("DriftShare", "drifted column share", "drift-share"),
 }
 RUNBOOK = "docs/runbook.md"
-RATE_WINDOW = "5m"  # error rate and latency; CPU uses 1m to react faster
-CPU_WINDOW = "1m"
-MIB = 1024 * 1024
-
-
-def fmt_num(value: float) -> str:
-    """Shortest text that parses back to the same float (Go and Python agree): 2.0 -> '2'."""
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
+__all__ = ["MIB", "AlertRule", "fmt_num", "service_alerts", "value_expr"]  # fmt_num: render.context
 
 
 def fmt_duration(seconds: int) -> str:
@@ -62,26 +55,8 @@ def fmt_threshold(kind: str, value: float) -> str:
 
 
 def value_expr(kind: str, service: ServiceSpec) -> str:
-    """The PromQL whose value is compared with the thresholds (metric names from the contract)."""
-    sel = f'{{service="{service.name}"}}'
-    if kind == "error_rate":
-        errors = f'{{service="{service.name}",status=~"5.."}}'
-        return (
-            f"sum(rate({contract.REQUESTS_TOTAL}{errors}[{RATE_WINDOW}]))"
-            f" / sum(rate({contract.REQUESTS_TOTAL}{sel}[{RATE_WINDOW}]))"
-        )
-    if kind == "latency_p99_s":
-        return (
-            f"histogram_quantile(0.99, sum by (le) "
-            f"(rate({contract.REQUEST_DURATION}_bucket{sel}[{RATE_WINDOW}])))"
-        )
-    if kind == "cpu":
-        return f"rate({contract.PROCESS_CPU}{sel}[{CPU_WINDOW}]) / {fmt_num(service.resources.cpu)}"
-    if kind == "memory":
-        return f"{contract.PROCESS_MEMORY}{sel} / ({service.resources.memory_mb} * 1024 * 1024)"
-    if kind == "drift_share":
-        return f"{contract.DRIFT_SHARE}{sel}"
-    raise ValueError(f"unknown alert kind {kind}")
+    """The PromQL whose value is compared with the thresholds (defined in ``runner.slo``)."""
+    return slo.expr(kind, service)
 
 
 @dataclass(frozen=True)
@@ -120,7 +95,7 @@ def service_alerts(service: ServiceSpec) -> list[AlertRule]:
         fragment, title, anchor = KIND_INFO[kind]
         base = value_expr(kind, service)
         for severity in SEVERITIES:
-            limit = float(getattr(threshold, severity))
+            limit = slo.threshold(service, kind, severity)
             rules.append(
                 AlertRule(
                     name=f"{camel(service.name)}{fragment}{severity.capitalize()}",
@@ -128,7 +103,7 @@ def service_alerts(service: ServiceSpec) -> list[AlertRule]:
                     kind=kind,
                     severity=severity,
                     threshold=limit,
-                    expr=f"{base} >= {fmt_num(limit)}",
+                    expr=slo.condition(base, limit),
                     for_=fmt_duration(threshold.for_s),
                     summary=(
                         f"{service.name} {title} at or above "

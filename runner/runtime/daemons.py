@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path
 from runner.errors import HealthCheckFailed, NotInstalled
 from runner.runtime import health
 from runner.runtime.process import alive, spawn, start_time, terminate
+
+RELOAD_ON_SIGHUP = frozenset({"prometheus", "alertmanager"})
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,9 @@ def prometheus_daemon(state: Path, port: int = 9090) -> Daemon:
         argv=[
             binary, f"--config.file={config / 'prometheus.yml'}",
             f"--storage.tsdb.path={state / 'prometheus' / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle",
+            # No --web.enable-lifecycle: any local web page could POST /-/quit. Reloads
+            # are a SIGHUP from the runner (``reload`` below), which owns the process.
+            f"--web.listen-address=127.0.0.1:{port}",
         ],
         port=port,
         health_path="/-/healthy",
@@ -135,6 +140,25 @@ def ensure(state: Path, daemon: Daemon, *, env: dict[str, str] | None = None) ->
         time.sleep(0.5)
     raise HealthCheckFailed(f"{daemon.name} did not answer {daemon.health_path} "
                             f"within {daemon.start_timeout_s:.0f}s")
+
+
+def reload(state: Path, daemon: Daemon) -> bool:
+    """SIGHUP a daemon we started (Prometheus and Alertmanager re-read their config).
+
+    False when no live process of ours has that record: one started elsewhere (a compose
+    stack, a test) is not ours to signal. Other daemons would die of a SIGHUP: never sent.
+    """
+    if daemon.name not in RELOAD_ON_SIGHUP:
+        return False
+    rec = _read(_record(state, daemon.name))
+    pid = rec.get("pid")
+    if not isinstance(pid, int) or not alive(pid, rec.get("start")):
+        return False
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def stop(state: Path, name: str) -> bool:
