@@ -30,6 +30,7 @@ from runner.monitor.alerts import Alert
 from runner.monitor.store import Deployed
 from runner.runtime.process import alive, start_time
 from runner.spec.models import Platform
+from runner.state.paths import private_opener
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ class Ledger:
                 entries = self._read()
                 yield entries
                 tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(entries, sort_keys=True, indent=1))
+                with open(tmp, "w", opener=private_opener) as out:
+                    out.write(json.dumps(entries, sort_keys=True, indent=1))
                 os.replace(tmp, self.path)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)

@@ -171,6 +171,10 @@ def test_drift_alert_is_audited_notified_and_requested_once(
     # Both sinks got it: the file sink under the (moved) state dir, and the webhook.
     lines = (ctx.state / "notifications.jsonl").read_text().splitlines()
     assert len(lines) == 3 and json.loads(lines[0])["name"] == "DriftShareCritical"
+    # Private files in a private directory (issue 13 item 11).
+    for path in (ctx.state, ctx.state / "notifications.jsonl",
+                 ctx.state / "monitor" / "procedures.json"):
+        assert path.stat().st_mode & 0o077 == 0, path
     assert len(webhook_sink) == 3 and webhook_sink[0]["service"] == "bankchurn"
     # The webhook URL holds a token: it appears nowhere in the audit log.
     assert SECRET_URL_TOKEN not in json.dumps(store.events(state=ctx.state))
