@@ -3,7 +3,10 @@
 ``python -m runner.monitor.server [--env dev] [--host H] [--port P] [--root R] [--state S]``
 
 - ``GET /metrics``: the runner's metrics (``runner.monitor.exporter``), for Prometheus.
-- ``POST /alerts``: Alertmanager's webhook (version 4 payload), see ``dispatcher``.
+- ``POST /alerts``: Alertmanager's webhook (version 4 payload), see ``dispatcher``. Only
+  JSON with the bearer token of ``webhook_token`` is read; bodies, alerts per payload,
+  connections and idle clients are bounded, and the reply reveals nothing of what was
+  decided (that is in the audit log).
 - ``GET /health``: 200 once serving (the runtime's health check).
 
 The standard library's ThreadingHTTPServer is enough: two routes, a scrape every few

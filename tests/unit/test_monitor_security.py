@@ -274,3 +274,39 @@ def test_the_notification_url_never_reaches_the_monitor_log(tmp_path: Path) -> N
     text = log.read_text()
     assert "POST /alerts" in text  # the log is written ...
     assert CANARY not in text  # ... and the sink's URL is not in it
+
+
+def test_idle_connections_are_capped_not_given_a_thread_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.spec import load_platform
+
+    monkeypatch.setattr(server_mod, "MAX_CONNECTIONS", 3)
+    monkeypatch.setenv("MLGITOPS_STATE_DIR", str(tmp_path / "state"))
+    platform = load_platform(ROOT, "dev").model_copy(update={"root": str(tmp_path)})
+    server = server_mod.make_server(Context(platform, tmp_path / "state"), "127.0.0.1", 0)
+    server_mod.serve_in_thread(server)
+    address = ("127.0.0.1", server.server_address[1])
+    idle = [socket.create_connection(address, timeout=5) for _ in range(3)]
+    try:
+        for sock in idle:
+            sock.sendall(b"POST /alerts HTTP/1.1\r\n")  # and then nothing
+        time.sleep(0.3)
+        threads = threading.active_count()
+        with socket.create_connection(address, timeout=5) as extra:
+            try:
+                extra.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                reply = extra.recv(100)
+            except ConnectionResetError:  # closed with our request unread: a reset
+                reply = b""
+            assert reply == b""  # refused: closed without a reply
+        assert threading.active_count() <= threads
+        idle.pop().close()
+        time.sleep(0.3)
+        url = f"http://127.0.0.1:{address[1]}"
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()
+        server.shutdown()
+        server.server_close()
