@@ -20,6 +20,10 @@ MODEL_LOADED = "mlservice_model_loaded"  # gauge 1/0
 PROCESS_CPU = "process_cpu_seconds_total"  # prometheus_client process collector
 PROCESS_MEMORY = "process_resident_memory_bytes"  # prometheus_client process collector
 
+# Housekeeping of a replica, not on dashboards: prediction-log rows lost, by reason
+# (queue_full: the writer fell behind; write_failed: the disk refused a batch).
+PREDICTION_LOG_DROPPED = "mlservice_prediction_log_dropped_rows_total"  # counter{reason}
+
 SERVICE_METRICS = (
     REQUESTS_TOTAL,
     REQUEST_DURATION,

@@ -30,6 +30,7 @@ from runner.monitor.alerts import Alert
 from runner.monitor.store import Deployed
 from runner.runtime.process import alive, start_time
 from runner.spec.models import Platform
+from runner.state.paths import private_opener
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,11 @@ class Ledger:
 
     A file rather than memory so that a restarted webhook still knows what it started,
     and so that the record is shared by every thread and process handling alerts.
+    ``name`` picks another file of the same kind (the dispatcher's firing episodes).
     """
 
-    def __init__(self, state: Path) -> None:
-        self.path = state / "monitor" / "procedures.json"
+    def __init__(self, state: Path, name: str = "procedures") -> None:
+        self.path = state / "monitor" / f"{name}.json"
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     @contextmanager
@@ -132,7 +134,8 @@ class Ledger:
                 entries = self._read()
                 yield entries
                 tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(entries, sort_keys=True, indent=1))
+                with open(tmp, "w", opener=private_opener) as out:
+                    out.write(json.dumps(entries, sort_keys=True, indent=1))
                 os.replace(tmp, self.path)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
@@ -174,3 +177,15 @@ def record(entries: dict[str, dict[str, Any]], key: str, *, episode: str, playbo
         "episode": episode, "playbook": playbook, "service": service, "how": how,
         "pid": pid, "pid_start": start_time(pid) if pid else None, "at": time.time(),
     }
+
+
+def stop_running(state: Path) -> list[str]:
+    """Stop the procedures alerts started that still run (``inv down``); their names."""
+    from runner.runtime.process import terminate
+
+    stopped = []
+    for entry in Ledger(state).entries().values():
+        if entry_running(entry) and terminate(int(entry["pid"]), entry.get("pid_start")):
+            stopped.append(f"{entry.get('playbook')} for {entry.get('service')} "
+                           f"(pid {entry['pid']})")
+    return stopped

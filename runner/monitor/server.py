@@ -3,7 +3,10 @@
 ``python -m runner.monitor.server [--env dev] [--host H] [--port P] [--root R] [--state S]``
 
 - ``GET /metrics``: the runner's metrics (``runner.monitor.exporter``), for Prometheus.
-- ``POST /alerts``: Alertmanager's webhook (version 4 payload), see ``dispatcher``.
+- ``POST /alerts``: Alertmanager's webhook (version 4 payload), see ``dispatcher``. Only
+  JSON with the bearer token of ``webhook_token`` is read; bodies, alerts per payload,
+  connections and idle clients are bounded, and the reply reveals nothing of what was
+  decided (that is in the audit log).
 - ``GET /health``: 200 once serving (the runtime's health check).
 
 The standard library's ThreadingHTTPServer is enough: two routes, a scrape every few
@@ -27,13 +30,17 @@ from prometheus_client.registry import CollectorRegistry
 
 from runner.errors import ToolkitError
 from runner.monitor import exporter
-from runner.monitor.dispatcher import Context, handle_payload
+from runner.monitor.dispatcher import Context, TooManyAlerts, accept, act, notify
+from runner.monitor.webhook_token import authorized, ensure_token, read_token
 from runner.runtime.daemons import Daemon
 from runner.spec.models import Platform
 
 log = logging.getLogger("runner.monitor")
 QUIET_PATHS = frozenset({"/metrics", "/health", "/-/healthy", "/-/ready"})
-MAX_BODY = 4 * 1024 * 1024  # Alertmanager truncates groups long before this
+MAX_BODY = 1024 * 1024  # 100 alerts (the cap) of Alertmanager's are about 200 KiB
+SOCKET_TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 64  # one thread each; more at once are refused, not queued as threads
+HTTP_LOGGERS = ("httpx", "httpcore")  # INFO lines carry full URLs, and sink URLs hold tokens
 
 
 class MonitorServer(ThreadingHTTPServer):
@@ -43,6 +50,8 @@ class MonitorServer(ThreadingHTTPServer):
                  ) -> None:
         super().__init__(address, Handler)
         self.ctx = ctx
+        ensure_token(ctx.state)  # Alertmanager reads the same file (see webhook_token)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.collector = exporter.RunnerCollector(sorted(ctx.platform.services), ctx.state)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.collector)
@@ -52,6 +61,22 @@ class MonitorServer(ThreadingHTTPServer):
         self.follow_specs = follow_specs
         self._reload_lock = threading.Lock()
         self._signature = spec_signature(ctx.root) if follow_specs else ()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # at capacity: drop it rather than add a thread
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def refresh(self) -> None:
         """Reload the platform when a spec file changed (alert_actions, sinks, services).
@@ -93,6 +118,9 @@ def spec_signature(root: Path) -> tuple[tuple[str, int, int], ...]:
 class Handler(BaseHTTPRequestHandler):
     server: MonitorServer
     protocol_version = "HTTP/1.1"
+    # A client that sends nothing for this long is dropped (socketserver applies it to the
+    # connection): half-sent requests must not pin threads for ever.
+    timeout = SOCKET_TIMEOUT_S
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
@@ -114,35 +142,83 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0] != "/alerts":
             self._send(404, b"not found\n")
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length <= 0 or length > MAX_BODY:
-            self._send(400, b"missing or oversized body\n")
+        # Nothing about the request is looked at before the token: an unauthenticated
+        # caller learns only that it is not authorised.
+        if not authorized(self.headers.get("Authorization"), read_token(self.server.ctx.state)):
+            self._send(401, b"unauthorized\n", extra={"WWW-Authenticate": "Bearer"})
+            return
+        ctype = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if ctype != "application/json":  # also refuses a browser's text/plain form post
+            self._send(415, b"Content-Type must be application/json\n")
+            return
+        body = self._body()
+        if body is None:
+            return
+        payload = parse_json(body)
+        if payload is None:
+            self._send(400, b"body is not valid JSON\n")
             return
         try:
-            payload = json.loads(self.rfile.read(length))
-        except ValueError:
-            self._send(400, b"body is not JSON\n")
-            return
-        try:
+            alerts = accept(payload)
             with self.server.alert_lock:
                 self.server.refresh()
-                result = handle_payload(payload, self.server.ctx)
+                ctx = self.server.ctx
+                act(alerts, ctx)
+            notify(alerts, ctx)  # off the lock: a slow sink must not hold up other alerts
+        except TooManyAlerts as exc:
+            self._json(413, {"error": exc.one_line()})
+            return
         except ToolkitError as exc:
             # 4xx: Alertmanager does not retry a payload we can never accept.
             self._json(400, {"error": exc.one_line()})
             return
-        except Exception as exc:  # noqa: BLE001 - 5xx makes Alertmanager retry later
+        except Exception:  # noqa: BLE001 - 5xx makes Alertmanager retry later
             log.exception("alert handling failed")
-            self._json(500, {"error": f"{type(exc).__name__}: {exc}"})
+            self._json(500, {"error": "alert handling failed; see the monitor's log"})
             return
-        self._json(200, result)
+        # What was decided is in the audit log; the reply says nothing about deploys.
+        self._json(200, {"status": "accepted", "alerts": len(alerts)})
+
+    def _body(self) -> bytes | None:
+        """The request body, or None after answering 400/411/413/408 for a bad one."""
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            self._send(411, b"Content-Length required\n")
+            return None
+        if not raw.strip().isdigit():
+            self._send(400, b"Content-Length is not a number\n")
+            return None
+        length = int(raw)
+        if length == 0:
+            self._send(400, b"empty body\n")
+            return None
+        if length > MAX_BODY:
+            self._send(413, b"body too large\n")
+            return None
+        try:
+            body = self.rfile.read(length)  # bounded by the socket timeout (Handler.timeout)
+        except TimeoutError:
+            self.close_connection = True
+            return None
+        if len(body) < length:
+            self.close_connection = True
+            self._send(400, b"body shorter than Content-Length\n")
+            return None
+        return body
 
     def _json(self, status: int, data: Any) -> None:
         self._send(status, json.dumps(data, default=str).encode(), "application/json")
 
-    def _send(self, status: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
+    def _send(self, status: int, body: bytes, ctype: str = "text/plain; charset=utf-8",
+              extra: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        if status >= 400 and self.command == "POST":
+            # The body may be unread: the connection cannot carry another request.
+            self.close_connection = True
+            self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -152,6 +228,27 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and self.path.split("?", 1)[0] in QUIET_PATHS:
             return
         log.info("%s %s", self.address_string(), format % args)
+
+
+def parse_json(body: bytes) -> Any | None:
+    """Strict JSON: UTF-8, no NaN or Infinity, no lone surrogates; None when not."""
+    try:
+        payload = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+        # A lone surrogate ("\ud800") parses, then fails every later encode (audit, sinks).
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):
+        return None
+    return payload
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def quiet_http_loggers() -> None:
+    """HTTP client libraries log every request URL at INFO; webhook URLs embed tokens."""
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def make_server(ctx: Context, host: str | None = None, port: int | None = None, *,
@@ -214,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", type=Path, default=None, help="state directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    quiet_http_loggers()
     try:
         ctx = load_context(args.env, args.root, args.state)
         server = make_server(ctx, args.host, args.port, follow_specs=True)

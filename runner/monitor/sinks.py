@@ -17,7 +17,7 @@ from typing import Any
 
 from runner.monitor.alerts import SEVERITY_RANK
 from runner.spec.models import NotificationSink, SecretRef
-from runner.state.paths import state_dir
+from runner.state.paths import private_opener, state_dir
 
 WEBHOOK_TIMEOUT_S = 3.0
 
@@ -92,7 +92,7 @@ def _to_file(name: str, path: Path, message: Mapping[str, Any]) -> Delivery:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # One write of one line under O_APPEND: concurrent writers do not interleave.
-        with open(path, "a", encoding="utf-8") as out:
+        with open(path, "a", encoding="utf-8", opener=private_opener) as out:
             out.write(line + "\n")
     except OSError as exc:
         return Delivery(name, False, f"cannot append to {path}: {exc.strerror}")

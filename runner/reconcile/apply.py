@@ -115,7 +115,8 @@ def apply(env: Env, *, services: list[str] | None = None,
     began = time.monotonic()  # duration_s in the audit event feeds the exporter's histogram
     with apply_lock(env.store, actor=env.actor) as taken_over:
         if taken_over is not None:
-            env.progress(f"took over the apply lock from {taken_over.describe()} (dead)")
+            env.progress(f"took over the apply lock from {taken_over.describe()} "
+                         f"({taken_over.gone_because()})")
         plan = make_plan(env.platform, env.runtime, env.store, tracking_uri=env.tracking_uri,
                          services=services)
         result = ApplyResult(plan, taken_over=taken_over.describe() if taken_over else "")

@@ -109,6 +109,9 @@ def up_command(env_name: str = "dev") -> int:
     result = apply(env, watch_s=0)
     print(result.render())
     if stage_monitoring(env):
+        from runner.monitor.webhook_token import ensure_token  # Alertmanager's webhook token
+
+        ensure_token(env.state)
         for d in _monitoring(env):
             try:
                 was_up = daemons.status(env.state, d).healthy
@@ -127,6 +130,10 @@ def down_command(env_name: str = "dev") -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     env = open_env(None, env_name)
+    from runner.monitor.actions import stop_running  # first: a rollback would restart replicas
+
+    for procedure in stop_running(env.state):
+        print(f"stopped {procedure}")
     # Spec'd services too: one may have only a parked standby left (not a fact).
     services = sorted(set(env.runtime.facts(None, check_health=False)) | set(env.platform.services))
     names = ("alertmanager", "prometheus", "monitor", "mlflow")

@@ -47,8 +47,10 @@ def spawn(
     cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` detached in its own session so it outlives the runner and a Ctrl-C."""
+    from runner.state.paths import PRIVATE_UMASK, private_opener  # runner.state imports us
+
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    with open(log_path, "ab", opener=private_opener) as log:  # 0600: logs may hold data
         return subprocess.Popen(  # noqa: S603 - argv list, no shell
             list(argv),
             env=dict(env),
@@ -58,6 +60,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            umask=PRIVATE_UMASK,  # what the child writes under the state dir stays private
         )
 
 

@@ -17,7 +17,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, create_model
 
@@ -33,6 +34,7 @@ from runner.serving.predlog import PredictionLog
 log = logging.getLogger("mlgitops.serving")
 
 HEALTH_SELF_TEST_TTL_S = 1.0  # /health re-predicts the sample at most once a second
+MAX_REPORTED_ERRORS = 20  # a 1,000-row batch with a bad field per row: the first 20
 ENDPOINTS = ("/health", "/predict", "/predict_batch", "/model_info", "/metrics", "/_fault")
 
 
@@ -64,6 +66,23 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(
         json.dumps(body, separators=(",", ":")).encode(), status, media_type="application/json"
     )
+
+
+async def invalid_request(_: Request, exc: Exception) -> Response:
+    """422 naming each bad field, without echoing the input back.
+
+    FastAPI's default handler returns the offending input, and an input of NaN, Infinity
+    or a lone surrogate cannot be encoded: the client got a 500 and the log a traceback.
+    Field names are client text too: ASCII-escaped, they always encode.
+    """
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [
+        {"loc": [p if isinstance(p, int) else str(p) for p in err.get("loc", ())],
+         "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+        for err in errors[:MAX_REPORTED_ERRORS]
+    ]
+    body = json.dumps({"detail": detail}, separators=(",", ":"), ensure_ascii=True)
+    return Response(body.encode(), 422, media_type="application/json")
 
 
 def start_loading(
@@ -115,6 +134,7 @@ def create_app(
         sample=config.log_sample,
         max_bytes=config.log_max_bytes,
         backups=config.log_backups,
+        on_drop=metrics.count_log_drop,
     )
     fault = FaultSwitch()
     health_cache: dict[str, Any] = {"at": 0.0, "error": None}
@@ -126,9 +146,14 @@ def create_app(
         yield
         predlog.close()
 
-    app = FastAPI(title=f"{definition.name} model service", lifespan=lifespan)
+    # max_body_size: a body over the limit is a 413, refused on its Content-Length or
+    # counted as it streams, never read whole into memory (a 256 MiB post grew a replica
+    # from 335 to 866 MiB before this).
+    app = FastAPI(title=f"{definition.name} model service", lifespan=lifespan,
+                  max_body_size=config.max_body_bytes)
     app.state.holder, app.state.metrics, app.state.predlog = holder, metrics, predlog
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS)
+    app.add_exception_handler(RequestValidationError, invalid_request)
 
     def unavailable() -> Response:
         return _json({"detail": f"model not available: {holder.reason}"}, 503)
@@ -214,10 +239,17 @@ def create_app(
     async def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    if config.fault_enabled:
-        # Test and drill only (MLGITOPS_FAULT_ENABLE=1): absent otherwise, so 404.
+    def on_admin_port(request: Request) -> bool:
+        server = request.scope.get("server")
+        return bool(server) and server[1] == config.admin_port  # type: ignore[index]
+
+    if config.fault_enabled and config.admin_port is not None:
+        # Test and drill only (MLGITOPS_FAULT_ENABLE=1), and only on the admin port: a
+        # variable inherited by every replica must not open a switch on the public port.
         @app.post("/_fault")
-        async def set_fault(body: FaultRequest) -> Response:
+        async def set_fault(body: FaultRequest, request: Request) -> Response:
+            if not on_admin_port(request):
+                return _json({"detail": "Not Found"}, 404)
             fault.error_rate = body.error_rate
             fault.until = time.monotonic() + body.duration_s
             log.warning(
@@ -226,7 +258,9 @@ def create_app(
             return _json(fault.describe())
 
         @app.get("/_fault")
-        async def get_fault() -> Response:
+        async def get_fault(request: Request) -> Response:
+            if not on_admin_port(request):
+                return _json({"detail": "Not Found"}, 404)
             return _json(fault.describe())
 
     return app

@@ -37,6 +37,7 @@ class ServingConfig:
     # The fault switch (POST /_fault) exists only when this is true: tests and drills only.
     fault_enabled: bool = False
     access_log: bool = False
+    max_body_bytes: int = 1024 * 1024  # larger request bodies get 413 (MLGITOPS_MAX_BODY_BYTES)
     replica: str | None = None  # the runtime's name for this replica (MLGITOPS_REPLICA)
 
     @property
@@ -86,6 +87,7 @@ class ServingConfig:
             log_max_bytes=int(env.get("MLGITOPS_PREDICTION_MAX_BYTES", "20000000")),
             fault_enabled=env.get("MLGITOPS_FAULT_ENABLE") == "1",
             access_log=env.get("MLGITOPS_ACCESS_LOG") == "1",
+            max_body_bytes=_positive(env, "MLGITOPS_MAX_BODY_BYTES", 1024 * 1024),
             replica=env.get("MLGITOPS_REPLICA") or None,
         )
 
@@ -106,6 +108,15 @@ def _port(env: Mapping[str, str], name: str) -> int:
     if not 0 <= port <= 65535:
         raise PermanentError(f"{name}={port} is out of range 0-65535")
     return port
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or int(raw) <= 0:
+        raise PermanentError(f"{name}={raw!r} must be a positive whole number of bytes")
+    return int(raw)
 
 
 def _fraction(env: Mapping[str, str], name: str, default: float) -> float:

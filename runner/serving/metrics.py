@@ -74,6 +74,12 @@ class ServiceMetrics:
             "1 when the model is loaded and passed its self-test",
             registry=reg,
         )
+        self.log_dropped = Counter(
+            _stem(contract.PREDICTION_LOG_DROPPED),
+            "Prediction-log rows not written, by reason (queue_full, write_failed)",
+            ("reason",),
+            registry=reg,
+        )
         ProcessCollector(registry=reg)
         self.model_loaded.set(0)
 
@@ -93,6 +99,9 @@ class ServiceMetrics:
         observe = self.values.observe
         for value in values:
             observe(value)
+
+    def count_log_drop(self, reason: str, rows: int) -> None:
+        self.log_dropped.labels(reason=reason).inc(rows)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.spec.models import inside
 from runner.spec.problems import Problems, field_path
 from runner.spec.yamlpos import PathT, Pos
 
@@ -126,7 +127,7 @@ def check_all(
 def _check_project(root: Path, doc: Doc, problems: Problems) -> None:
     """The project directory must exist, and the smoke request deploys will send in it."""
     project = _get(doc.data, ("project",))
-    if not isinstance(project, str) or project.startswith("/") or ".." in project.split("/"):
+    if not isinstance(project, str) or not inside(project):
         return  # absent or outside the repository: the model reports it
     if not (root / project).is_dir():
         problems.add_at(
@@ -136,8 +137,15 @@ def _check_project(root: Path, doc: Doc, problems: Problems) -> None:
     smoke = _get(doc.data, ("smoke_request",))
     if smoke is None:
         smoke = "tests/fixtures/sample_request.json"  # the model's default
-    if isinstance(smoke, str) and not (root / project / smoke).is_file():
-        path: PathT = ("smoke_request",) if "smoke_request" in doc.data else ("project",)
+    if not isinstance(smoke, str) or not inside(smoke):
+        return  # the model reports a path that leaves the project
+    path: PathT = ("smoke_request",) if "smoke_request" in doc.data else ("project",)
+    target = root / project / smoke
+    if not target.resolve().is_relative_to((root / project).resolve()):
+        # A symbolic link out of the project: deploys would send whatever it points at.
+        problems.add_at(_at(doc, path), path,
+                        f"smoke request '{project}/{smoke}' resolves outside the project")
+    elif not target.is_file():
         problems.add_at(_at(doc, path), path, f"smoke request '{project}/{smoke}' does not exist")
 
 

@@ -22,6 +22,17 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$"
 Port = Annotated[int, Field(ge=1024, le=65535)]
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
+# Hosts reach rendered files (compose commands, Prometheus targets): a name or an address,
+# nothing that could end a YAML scalar or start a new key (a newline, a quote, a colon
+# followed by a space). IPv6 literals are plain hex and colons.
+HOST_PATTERN = r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]{2,45})$"
+Host = Annotated[str, Field(pattern=HOST_PATTERN)]
+# Free text that reaches files or commands: one printable line.
+LINE_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+Line = Annotated[str, Field(pattern=LINE_PATTERN, max_length=500)]
+METRIC_PATTERN = r"^[A-Za-z0-9_.:-]{1,100}$"
+MetricName = Annotated[str, Field(pattern=METRIC_PATTERN)]
+URL_PATH_PATTERN = r"^/[A-Za-z0-9._~/-]{0,200}$"
 
 
 class FieldValueError(ValueError):
@@ -47,7 +58,7 @@ class SecretRef(StrictModel):
     """A secret by reference only: an environment variable or a file, never a value."""
 
     env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
-    file: str | None = None
+    file: Line | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
@@ -60,14 +71,14 @@ class SecretRef(StrictModel):
 
 
 class MlflowSpec(StrictModel):
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: Port = 5000
     backend: Literal["sqlite"] = "sqlite"
     workers: int = Field(default=1, ge=1, le=8)
 
 
 class ListenerSpec(StrictModel):
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: Port
 
 
@@ -101,7 +112,7 @@ class MaintenanceSpec(StrictModel):
 class NotificationSink(StrictModel):
     name: Name
     type: Literal["file", "webhook"]
-    path: str | None = None
+    path: Line | None = None
     url: SecretRef | None = None  # webhook URLs often embed tokens: by reference
     min_severity: Literal["info", "warning", "critical"] = "info"
 
@@ -126,7 +137,7 @@ class AlertAction(StrictModel):
 class PlatformSpec(StrictModel):
     environment: Name = "dev"
     runtime: Literal["local", "docker", "swarm", "kubernetes"] = "local"
-    state_dir: str = ".state"
+    state_dir: Line = ".state"
     mlflow: MlflowSpec = MlflowSpec()
     monitoring: MonitoringSpec
     maintenance: MaintenanceSpec = MaintenanceSpec()
@@ -146,16 +157,16 @@ class ModelRef(StrictModel):
 class GateSpec(StrictModel):
     """Promotion gate: the primary metric must meet ``min`` and not regress beyond tolerance."""
 
-    metric: str
+    metric: MetricName
     min: float
     max_regression: Ratio = 0.01
     greater_is_better: bool = True
-    guardrails: list[str] = []  # each may drop at most guardrail_max_drop
+    guardrails: list[MetricName] = []  # each may drop at most guardrail_max_drop
     guardrail_max_drop: Ratio = 0.05
 
 
 class HealthSpec(StrictModel):
-    path: str = Field(default="/health", pattern=r"^/")
+    path: str = Field(default="/health", pattern=URL_PATH_PATTERN)
     timeout_s: float = Field(default=2.0, gt=0, le=60)
     retries: int = Field(default=20, ge=1, le=1000)
     interval_s: float = Field(default=0.5, gt=0, le=60)
@@ -181,14 +192,22 @@ class Threshold(StrictModel):
         return self
 
 
+class RatioThreshold(Threshold):
+    """A threshold on a share (error rate, CPU or memory of its limit, drifted columns):
+    above 1 it could never fire, and would still validate."""
+
+    warning: Ratio
+    critical: Ratio
+
+
 class AlertsSpec(StrictModel):
     """The runbook's threshold table."""
 
-    error_rate: Threshold = Threshold(warning=0.01, critical=0.05)
+    error_rate: RatioThreshold = RatioThreshold(warning=0.01, critical=0.05)
     latency_p99_s: Threshold = Threshold(warning=2, critical=5)
-    cpu: Threshold = Threshold(warning=0.70, critical=0.90)
-    memory: Threshold = Threshold(warning=0.80, critical=0.95)
-    drift_share: Threshold = Threshold(warning=0.30, critical=0.50)
+    cpu: RatioThreshold = RatioThreshold(warning=0.70, critical=0.90)
+    memory: RatioThreshold = RatioThreshold(warning=0.80, critical=0.95)
+    drift_share: RatioThreshold = RatioThreshold(warning=0.30, critical=0.50)
 
 
 class RetrainSpec(StrictModel):
@@ -211,14 +230,28 @@ class ServiceSpec(StrictModel):
     resources: ResourcesSpec = ResourcesSpec()
     alerts: AlertsSpec = AlertsSpec()
     retrain: RetrainSpec = RetrainSpec()
-    smoke_request: str = "tests/fixtures/sample_request.json"  # relative to project
+    smoke_request: Line = "tests/fixtures/sample_request.json"  # relative to project
 
     @field_validator("project")
     @classmethod
     def _relative(cls, value: str) -> str:
-        if value.startswith("/") or ".." in value.split("/"):
+        if not inside(value):
             raise ValueError("must be a path inside the repository")
         return value
+
+    @field_validator("smoke_request")
+    @classmethod
+    def _in_project(cls, value: str) -> str:
+        if not inside(value):
+            raise ValueError("must be a path inside the project")
+        return value
+
+
+def inside(path: str) -> bool:
+    """Whether a relative path stays below its base (no absolute path, no ``..``); the
+    checks also resolve symbolic links (``runner.spec.checks``)."""
+    return bool(path) and not path.startswith(("/", "\\")) and ".." not in path.replace(
+        "\\", "/").split("/")
 
 
 class Platform(StrictModel):

@@ -17,13 +17,23 @@ from typing import Any
 from pydantic import BaseModel
 
 from runner.errors import Location, ToolkitError
-from runner.spec.models import IMAGE_PATTERN, NAME_PATTERN
+from runner.spec.models import (
+    HOST_PATTERN,
+    IMAGE_PATTERN,
+    LINE_PATTERN,
+    METRIC_PATTERN,
+    NAME_PATTERN,
+    URL_PATH_PATTERN,
+)
 from runner.spec.yamlpos import PathT, Pos
 
 PATTERN_HINTS = {
     NAME_PATTERN: "must be lowercase letters, digits and '-', starting with a letter",
     IMAGE_PATTERN: "must be a lowercase image reference like 'mlgitops/bankchurn:latest'",
-    "^/": "must start with '/'",
+    HOST_PATTERN: "must be a host name or an IP address",
+    LINE_PATTERN: "must be one line of printable text",
+    METRIC_PATTERN: "must be a metric name (letters, digits, '_', '.', ':', '-')",
+    URL_PATH_PATTERN: "must be a URL path starting with '/' (letters, digits, '._~/-')",
 }
 
 

@@ -3,8 +3,12 @@
 The lock is a row in the state store naming its holder (pid, process start time, host,
 command) with a lease. A second apply while the holder lives fails at once with the
 holder named (no waiting: the operator should know somebody else is converging). A holder
-that died (kill -9 mid-apply) or whose lease ran out is taken over, and the takeover is
-written to the audit log so the half-done apply is visible.
+that died (kill -9 mid-apply) is taken over, and the takeover is written to the audit log
+so the half-done apply is visible.
+
+The lease matters only for a holder on another host, whose process we cannot see: a live
+holder on this host is never taken over, however long it runs (a short lease must not let
+a second apply run beside the first). ``renew`` raises if the lock is no longer ours.
 """
 
 from __future__ import annotations
@@ -39,11 +43,18 @@ class Holder:
         return f"pid {self.pid} on {self.host} ({self.cmd}) since {since}"
 
     def is_live(self, now: float) -> bool:
-        if now > self.lease_until:
-            return False
         if self.host != socket.gethostname():
-            return True  # cannot see another host's processes: trust the lease
+            return now <= self.lease_until  # cannot see another host's processes: the lease
         return alive(self.pid, self.start)
+
+    def gone_because(self) -> str:
+        """Why a holder that is not live may be taken over: ``dead`` or ``lease expired``."""
+        return "dead" if self.host == socket.gethostname() else "lease expired"
+
+    def is_me(self) -> bool:
+        me = os.getpid()
+        return self.pid == me and self.host == socket.gethostname() and (
+            self.start is None or self.start == start_time(me))
 
 
 def _command() -> str:
@@ -68,7 +79,7 @@ def acquire(store: StateStore, *, actor: str, lease_s: float = DEFAULT_LEASE_S) 
     now = time.time()
     with store.transaction() as db:
         previous = holder(store)
-        if previous is not None and previous.pid != me and previous.is_live(now):
+        if previous is not None and not previous.is_me() and previous.is_live(now):
             raise LockHeld(f"another apply holds the lock: {previous.describe()}")
         db.execute("DELETE FROM lock WHERE name = ?", (LOCK_NAME,))
         db.execute(
@@ -76,21 +87,31 @@ def acquire(store: StateStore, *, actor: str, lease_s: float = DEFAULT_LEASE_S) 
             " acquired_at, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (LOCK_NAME, me, start_time(me), socket.gethostname(), _command(), now, now + lease_s),
         )
-    taken_over = previous if previous is not None and previous.pid != me else None
+    taken_over = previous if previous is not None and not previous.is_me() else None
     if taken_over is not None:
         store.audit(
             "lock.takeover", actor=actor, outcome="ok",
-            previous=taken_over.describe(), reason="holder dead or lease expired",
+            previous=taken_over.describe(), reason=f"holder {taken_over.gone_because()}",
         )
     return taken_over
 
 
 def renew(store: StateStore, lease_s: float = DEFAULT_LEASE_S) -> None:
-    """Extend our lease (long applies and ``--watch`` loops call this between steps)."""
-    store.db.execute(
-        "UPDATE lock SET lease_until = ? WHERE name = ? AND holder_pid = ?",
-        (time.time() + lease_s, LOCK_NAME, os.getpid()),
-    )
+    """Extend our lease (long applies and ``--watch`` loops call this between steps).
+
+    Raises LockHeld when the lock is no longer ours: carrying on would let two applies
+    converge the same services at once.
+    """
+    me = os.getpid()
+    with store.transaction() as db:
+        current = holder(store)
+        if current is None or not current.is_me():
+            who = current.describe() if current else "nobody"
+            raise LockHeld(f"lost the apply lock (now held by {who}): stopping this apply")
+        db.execute(
+            "UPDATE lock SET lease_until = ? WHERE name = ? AND holder_pid = ?",
+            (time.time() + lease_s, LOCK_NAME, me),
+        )
 
 
 def release(store: StateStore) -> None:

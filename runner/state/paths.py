@@ -2,6 +2,10 @@
 
 ``MLGITOPS_ROOT`` names the repository, ``MLGITOPS_STATE_DIR`` the state directory
 (else ``<root>/.state``); tests point both at temporary directories.
+
+The state directory holds the audit log, prediction logs (customer data) and secrets, so
+it is private: the directory 0700, files 0600 (``private_dir``, ``private_opener``), and
+children that write there run with ``PRIVATE_UMASK``.
 """
 
 from __future__ import annotations
@@ -31,9 +35,35 @@ def state_dir(root: Path | None = None, configured: str = ".state") -> Path:
         path = Path(configured)
         if not path.is_absolute():
             path = (root or repo_root()) / path
-    path = path.resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    return private_dir(path.resolve())
+
+
+PRIVATE_UMASK = 0o077  # for child processes writing under the state directory
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` created if missing and made 0700 (an existing 0755 one is tightened)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except PermissionError:  # not ours (a shared mount): leave it as its owner set it
+        pass
     return path
+
+
+def private_opener(path: str, flags: int) -> int:
+    """``open(..., opener=private_opener)``: a file this creates is 0600 whatever the umask."""
+    return os.open(path, flags, 0o600)
+
+
+def make_private(path: Path) -> None:
+    """Make an existing file 0600 (files created before the state directory was private)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError:
+        pass
 
 
 def tracking_uri(state: Path) -> str:

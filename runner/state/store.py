@@ -8,6 +8,7 @@ The audit table refuses UPDATE and DELETE by trigger: history is only ever appen
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from runner.state.paths import make_private, private_dir, private_opener
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS revisions (
@@ -99,13 +102,19 @@ class StateStore:
     """Revisions, audit log and apply lock of one state directory (``<state>/state.db``)."""
 
     def __init__(self, state: Path) -> None:
-        state.mkdir(parents=True, exist_ok=True)
+        private_dir(state)
         self.path = state / "state.db"
+        if not self.path.exists():  # sqlite creates it with the umask's mode: 0600 first
+            os.close(private_opener(str(self.path), os.O_CREAT | os.O_WRONLY))
         self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        # sqlite gives the -wal and -shm files the database file's mode.
+        for path in (self.path, self.path.with_name("state.db-wal"),
+                     self.path.with_name("state.db-shm")):
+            make_private(path)
 
     def close(self) -> None:
         self._db.close()

@@ -234,3 +234,20 @@ def test_alert_fields_cannot_inject_templates_into_playbook_vars(platform: Platf
     })
     (decision,) = actions.decide(alert, platform, {})
     assert all("{" not in v and "}" not in v and "%" not in v for v in decision.vars.values())
+
+
+def test_stop_running_ends_the_procedures_alerts_started(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                               start_new_session=True)
+    try:
+        with actions.Ledger(tmp_path).locked() as entries:
+            actions.record(entries, "rollback:f1", episode="e1", playbook="rollback",
+                           service="bankchurn", how="started", pid=sleeper.pid)
+            actions.record(entries, "retrain:f2", episode="e2", playbook="retrain",
+                           service="telecom", how="requested")
+        assert actions.stop_running(tmp_path) == [f"rollback for bankchurn (pid {sleeper.pid})"]
+        assert sleeper.wait(timeout=10) is not None
+        assert actions.stop_running(tmp_path) == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()

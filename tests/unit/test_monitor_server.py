@@ -19,6 +19,7 @@ from runner.errors import PermanentError
 from runner.monitor import drift_gauge, store
 from runner.monitor.dispatcher import Context
 from runner.monitor.server import MonitorServer, make_server, serve_in_thread
+from runner.monitor.webhook_token import read_token
 from runner.spec import load_platform
 from runner.state.store import SUCCESS, StateStore
 
@@ -65,6 +66,25 @@ def monitor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s
     yield f"http://127.0.0.1:{server.server_address[1]}", ctx
     server.shutdown()
     server.server_close()
+
+
+def _auth(state: Path) -> dict[str, str]:
+    return {"Authorization": f"Bearer {read_token(state)}"}
+
+
+def _post(url: str, ctx: Context, payload: Any) -> httpx.Response:
+    """POST a payload as Alertmanager does: JSON, with the bearer token."""
+    return httpx.post(f"{url}/alerts", json=payload, headers=_auth(ctx.state), timeout=5)
+
+
+def _actions(ctx: Context, fingerprint: str) -> list[dict[str, Any]]:
+    """The procedure decisions of the audit log for one alert, oldest first."""
+    return [
+        {"outcome": e["outcome"], **e["detail"]}
+        for e in store.events("alert.procedure.", state=ctx.state)
+        if e["detail"].get("fingerprint") == fingerprint
+        and e["action"] != store.PROCEDURE_FINISHED
+    ]
 
 
 def _scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -137,10 +157,11 @@ def test_drift_alert_is_audited_notified_and_requested_once(
     url, ctx = monitor
     payload = _payload("DriftShareCritical", "bankchurn", "critical", "2026-11-29T10:00:00Z")
     for _ in range(3):  # Alertmanager repeats a firing group
-        reply = httpx.post(f"{url}/alerts", json=payload, timeout=5)
+        reply = _post(url, ctx, payload)
         assert reply.status_code == 200
-    outcomes = [a["outcome"] for a in reply.json()["alerts"][0]["actions"]]
-    assert outcomes == ["duplicate"]
+        assert reply.json() == {"status": "accepted", "alerts": 1}  # nothing about deploys
+    outcomes = [a["outcome"] for a in _actions(ctx, "fp-1")]
+    assert outcomes == ["requested", "duplicate", "duplicate"]
     events = store.events("alert.", state=ctx.state)
     assert [e["action"] for e in events].count(store.ALERT_RECEIVED) == 3
     requested = [e for e in events if e["action"] == store.PROCEDURE_REQUESTED]
@@ -150,6 +171,10 @@ def test_drift_alert_is_audited_notified_and_requested_once(
     # Both sinks got it: the file sink under the (moved) state dir, and the webhook.
     lines = (ctx.state / "notifications.jsonl").read_text().splitlines()
     assert len(lines) == 3 and json.loads(lines[0])["name"] == "DriftShareCritical"
+    # Private files in a private directory (issue 13 item 11).
+    for path in (ctx.state, ctx.state / "notifications.jsonl",
+                 ctx.state / "monitor" / "procedures.json"):
+        assert path.stat().st_mode & 0o077 == 0, path
     assert len(webhook_sink) == 3 and webhook_sink[0]["service"] == "bankchurn"
     # The webhook URL holds a token: it appears nowhere in the audit log.
     assert SECRET_URL_TOKEN not in json.dumps(store.events(state=ctx.state))
@@ -160,8 +185,8 @@ def test_warning_goes_to_file_sink_only(
 ) -> None:
     url, ctx = monitor
     payload = _payload("ErrorRateWarning", "telecom", "warning", "2026-11-29T10:00:00Z")
-    reply = httpx.post(f"{url}/alerts", json=payload, timeout=5)
-    assert reply.json()["alerts"][0]["actions"] == []
+    assert _post(url, ctx, payload).status_code == 200
+    assert _actions(ctx, "fp-1") == []
     assert webhook_sink == []  # the oncall sink wants critical only
     assert (ctx.state / "notifications.jsonl").is_file()
 
@@ -172,8 +197,9 @@ def test_unset_webhook_reference_is_reported_not_raised(
     monkeypatch.delenv("MLGITOPS_WEBHOOK_URL", raising=False)
     url, ctx = monitor
     payload = _payload("DriftShareCritical", "telecom", "critical", "2026-11-29T10:00:00Z")
-    reply = httpx.post(f"{url}/alerts", json=payload, timeout=5)
-    notified = {d["sink"]: d for d in reply.json()["alerts"][0]["notified"]}
+    assert _post(url, ctx, payload).status_code == 200
+    (event,) = store.events(store.ALERT_NOTIFIED, state=ctx.state)
+    notified = {d["sink"]: d for d in event["detail"]["deliveries"]}
     assert notified["oncall"] == {
         "sink": "oncall", "ok": False, "msg": "not sent: env MLGITOPS_WEBHOOK_URL is not set"
     }
@@ -189,13 +215,14 @@ def test_rollback_starts_a_procedure_that_reports_back(monitor: tuple[str, Conte
     db.close()
     import time
 
+    # The payload claims a start inside the post-deploy window; only receipt times count.
     starts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rev.created_at + 5))
     payload = _payload("ErrorRateCritical", "carvision", "critical", starts, fingerprint="fp-9")
-    first = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()
-    (action,) = first["alerts"][0]["actions"]
+    assert _post(url, ctx, payload).status_code == 200
+    (action,) = _actions(ctx, "fp-9")
     assert action["outcome"] == "started" and action["vars"]["revision"] == str(rev.number)
-    again = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()
-    assert again["alerts"][0]["actions"][0]["outcome"] == "duplicate"
+    _post(url, ctx, payload)
+    assert _actions(ctx, "fp-9")[-1]["outcome"] == "duplicate"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         finished = store.events(store.PROCEDURE_FINISHED, state=ctx.state)
@@ -213,22 +240,26 @@ def test_rollback_starts_a_procedure_that_reports_back(monitor: tuple[str, Conte
     db = StateStore(ctx.state)
     db.add_revision("carvision", spec_hash="h0", model_name="carvision-model",
                     model_version=1, actor="t", reason="rollback", outcome=SUCCESS)
+    # ... deployed 700 s ago: a new alert now is outside the 600 s post-deploy window,
+    # whatever start time its payload claims.
+    db.db.execute("UPDATE revisions SET created_at = created_at - 700")
     db.close()
-    repeat = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()
-    assert repeat["alerts"][0]["actions"][0]["outcome"] == "duplicate"
-    # A new alert on carvision that started before that revision is skipped, saying why.
-    before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rev.created_at))
-    payload = _payload("LatencyP99Critical", "carvision", "critical", before, fingerprint="fp-8")
-    (other,) = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()["alerts"][0]["actions"]
+    _post(url, ctx, payload)
+    assert _actions(ctx, "fp-9")[-1]["outcome"] == "duplicate"
+    payload = _payload("LatencyP99Critical", "carvision", "critical", starts, fingerprint="fp-8")
+    _post(url, ctx, payload)
+    (other,) = _actions(ctx, "fp-8")
     assert other["outcome"] == "skipped"
-    assert "before revision 2 was deployed, outside the 600s" in other["reason"]
+    assert "700s after revision 2 was deployed, outside the 600s" in other["reason"]
 
 
 def test_bad_requests_are_refused(monitor: tuple[str, Context]) -> None:
-    url, _ = monitor
-    assert httpx.post(f"{url}/alerts", content=b"{", timeout=5).status_code == 400
+    url, ctx = monitor
+    json_auth = {**_auth(ctx.state), "Content-Type": "application/json"}
+    assert httpx.post(f"{url}/alerts", content=b"{", headers=json_auth,
+                      timeout=5).status_code == 400
     old = {"version": "3", "alerts": []}
-    assert httpx.post(f"{url}/alerts", json=old, timeout=5).status_code == 400
+    assert _post(url, ctx, old).status_code == 400
     assert httpx.get(f"{url}/nope", timeout=5).status_code == 404
     assert httpx.get(f"{url}/health", timeout=5).text == "ok\n"
 
@@ -271,9 +302,10 @@ def test_alert_actions_follow_a_spec_edit_without_a_restart(
     serve_in_thread(server)
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
+        ctx = server.ctx
         payload = _payload("DriftShareCritical", "telecom", "critical", "2026-11-29T10:00:00Z")
-        first = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()
-        assert [a["outcome"] for a in first["alerts"][0]["actions"]] == ["requested"]
+        _post(url, ctx, payload)
+        assert [a["outcome"] for a in _actions(ctx, "fp-1")] == ["requested"]
         # Somebody drops the drift action from the platform spec and commits: it applies
         # to the next alert at once.
         platform = root / "specs" / "platform.yaml"
@@ -283,13 +315,13 @@ def test_alert_actions_follow_a_spec_edit_without_a_restart(
         platform.write_text(text.replace(drift_action, ""))
         payload = _payload("DriftShareCritical", "bankchurn", "critical", "2026-11-29T10:00:00Z",
                            fingerprint="fp-2")
-        second = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()
-        assert second["alerts"][0]["actions"] == []
+        assert _post(url, ctx, payload).status_code == 200
+        assert _actions(ctx, "fp-2") == []
         # A spec that no longer validates keeps the last good platform.
         platform.write_text(text.replace("runtime: local", "runtime: nonsense"))
         assert httpx.get(f"{url}/metrics", timeout=5).status_code == 200
-        third = httpx.post(f"{url}/alerts", json=payload, timeout=5).json()
-        assert third["alerts"][0]["actions"] == []
+        assert _post(url, ctx, payload).status_code == 200
+        assert _actions(ctx, "fp-2") == []
     finally:
         server.shutdown()
         server.server_close()
