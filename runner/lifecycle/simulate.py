@@ -27,9 +27,9 @@ def shifted_rows(project_dir: Path, rows: int, shift: float, seed: int) -> list[
     """Rows from the project's generator (features only, NaN as null)."""
     import pandas as pd
 
-    from runner.ml.schemas import get_schema
+    from runner.ml.project import load_project
 
-    schema = get_schema(project_dir.name)
+    schema = load_project(project_dir).contract
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "shifted.csv"
         proc = subprocess.run(

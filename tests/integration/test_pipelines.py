@@ -21,11 +21,13 @@ import pytest
 import yaml
 
 from runner.ml import pipeline, registry, stages
-from runner.ml.schemas import SCHEMAS, get_schema
+from runner.ml.project import load_projects
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = {name: p.contract for name, p in load_projects(ROOT).items()}
+get_schema = SCHEMAS.__getitem__
 ROWS = {"bankchurn": 2500, "carvision": 4000, "telecom": 1500}
 DVC = str(Path(sys.executable).parent / "dvc")
 
