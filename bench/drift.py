@@ -52,8 +52,9 @@ def main() -> int:
     from runner.lifecycle import drift
     from runner.lifecycle.common import feature_frame
     from runner.lifecycle.stattests import drift_table
-    from runner.ml.schemas import BANKCHURN
+    from runner.ml.project import load_project
 
+    BANKCHURN = load_project(ROOT / "projects" / "bankchurn").contract
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MLGITOPS_STATE_DIR"] = str(Path(tmp) / "state")

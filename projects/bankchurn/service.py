@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.ml.schemas import BANKCHURN
 from runner.serving.records import from_schema
+
+from .contract import CONTRACT
 
 # The retention team's bands on the churn probability (issue 3).
 MEDIUM_FROM = 0.3
@@ -24,4 +25,4 @@ def risk_level(probability: float) -> dict[str, Any]:
     return {"risk_level": "LOW"}
 
 
-SERVICE = from_schema(BANKCHURN, extra=risk_level)
+SERVICE = from_schema(CONTRACT, extra=risk_level)

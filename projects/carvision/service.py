@@ -5,8 +5,9 @@ Served by ``python -m runner.serving.launch`` (MLGITOPS_PROJECT_DIR=projects/car
 
 from __future__ import annotations
 
-from runner.ml.schemas import CARVISION
 from runner.serving.records import from_schema
+
+from .contract import CONTRACT
 
 # Prediction value histogram bounds, in USD: the price range of the listings.
 PRICE_BUCKETS = (
@@ -22,4 +23,4 @@ PRICE_BUCKETS = (
     100000.0,
 )
 
-SERVICE = from_schema(CARVISION, value_buckets=PRICE_BUCKETS)
+SERVICE = from_schema(CONTRACT, value_buckets=PRICE_BUCKETS)

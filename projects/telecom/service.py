@@ -5,7 +5,8 @@ Served by ``python -m runner.serving.launch`` (MLGITOPS_PROJECT_DIR=projects/tel
 
 from __future__ import annotations
 
-from runner.ml.schemas import TELECOM
 from runner.serving.records import from_schema
 
-SERVICE = from_schema(TELECOM)
+from .contract import CONTRACT
+
+SERVICE = from_schema(CONTRACT)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.errors import PermanentError
-from runner.ml.schemas import DatasetSchema, get_schema
+from runner.ml.project import load_project
+from runner.ml.schemas import DatasetSchema
 from runner.spec.models import Platform, ServiceSpec
 
 if TYPE_CHECKING:
@@ -59,10 +60,7 @@ def service_context(root: Path, service: str, env: str = "dev") -> ServiceContex
                              f"({', '.join(sorted(platform.services))})", field="--service")
     spec = platform.service(service)
     project_dir = root / spec.project
-    try:
-        schema = get_schema(project_dir.name)
-    except KeyError as exc:
-        raise PermanentError(str(exc).strip("'\"")) from None
+    schema = load_project(project_dir).contract
     state = state_dir(root, platform.platform.state_dir)
     return ServiceContext(root, env, service, platform, spec, schema, project_dir, state)
 

@@ -27,14 +27,14 @@ def shifted_rows(project_dir: Path, rows: int, shift: float, seed: int) -> list[
     """Rows from the project's generator (features only, NaN as null)."""
     import pandas as pd
 
-    from runner.ml.schemas import get_schema
+    from runner.ml.project import load_project
 
-    schema = get_schema(project_dir.name)
+    project = load_project(project_dir)
+    schema = project.contract
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "shifted.csv"
         proc = subprocess.run(
-            [sys.executable, "generate.py", "--rows", str(rows), "--seed", str(seed),
-             "--shift", str(shift), "--out", str(out)],
+            project.generate_argv(rows=rows, seed=seed, shift=shift, out=out),
             cwd=project_dir, capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode != 0:
             raise PermanentError(f"{project_dir.name}/generate.py failed: "

@@ -1,6 +1,7 @@
-"""ML lifecycle helpers shared by the three model projects.
+"""ML lifecycle helpers shared by the model projects.
 
-``schemas`` (raw data contract, pure Python) -> ``validate`` (data checks, pandas)
+``project`` (loads ``projects/<name>/``: its contract and features) and ``schemas`` (the
+contract types, pure Python) -> ``validate`` (data checks, pandas)
 -> ``features`` / ``modeling`` (scikit-learn pipelines) -> ``evaluate`` (metrics)
 -> ``registry`` (MLflow) ; ``stages`` wires them into the DVC stages of each project and
 ``pipeline`` runs ``dvc repro`` for ``inv train``.

@@ -1,16 +1,21 @@
-"""Steps inside the registered pipelines that turn a raw request frame into model features.
+"""The first step of every registered pipeline: make raw request and training frames alike.
 
-They are plain module-level functions used through ``FunctionTransformer``: pickle stores
-them by reference (``runner.ml.features.<name>``), so a process that loads a registered
-model needs the ``runner`` package importable (the serving image installs it) and
-nothing else. Changing what a function computes changes every model that references
-it, so add a new function rather than editing one that registered models use.
+``clean_input`` is a plain module-level function used through ``FunctionTransformer``:
+pickle stores it by reference (``runner.ml.features.clean_input``), so a process that
+loads a registered model needs the ``runner`` package importable (the serving image
+installs it). Changing what it computes changes every model that references it, so add a
+new function rather than editing this one.
+
+A project's own derived features live in ``projects/<name>/features.py`` (see
+``runner.ml.schemas.Derivation``). Models registered before that move reference them
+here (``runner.ml.features.car_features``); :func:`__getattr__` still resolves those.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,38 +45,18 @@ def clean_input(
     return df
 
 
-def car_features(frame: pd.DataFrame) -> pd.DataFrame:
-    """carvision: brand (first word of model), posting year and month, age and yearly mileage.
+def __getattr__(name: str) -> Any:
+    """A derivation function of a loaded project, for models that name it under this module.
 
-    ``date_posted`` is an ISO date string in the CSV and in requests; it is replaced by the
-    parts a tree can use. Unparseable or missing parts become NaN and are imputed later.
+    Models registered before projects owned their features store e.g.
+    ``runner.ml.features.car_features``; unpickling asks this module for it. The project
+    must be loaded first (``runner.ml.project.load_project``, as serving and the stages
+    do), so nothing here names a project.
     """
-    import numpy as np
-    import pandas as pd
-
-    df = frame.copy()
-    model = df["model"].astype(object).where(df["model"].notna(), None)
-    df["brand"] = model.map(
-        lambda v: str(v).strip().lower().split(" ")[0] if v and str(v).strip() else np.nan
-    )
-    posted = pd.to_datetime(df["date_posted"], errors="coerce", format="mixed")
-    df["posted_year"] = posted.dt.year.astype("float64")
-    df["posted_month"] = posted.dt.month.astype("float64")
-    year = pd.to_numeric(df["model_year"], errors="coerce")
-    age = (df["posted_year"] - year).clip(lower=0)
-    df["vehicle_age"] = age
-    odometer = pd.to_numeric(df["odometer"], errors="coerce")
-    df["miles_per_year"] = odometer / (age + 1.0)
-    return df.drop(columns=["date_posted"])
-
-
-# Columns each derivation adds (numeric, categorical) and removes, so the preprocessing
-# step that follows can be built from the schema without running the function first.
-DERIVED: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "carvision": (
-        "car_features",
-        ("posted_year", "posted_month", "vehicle_age", "miles_per_year"),
-        ("brand",),
-        ("date_posted",),
-    ),
-}
+    if not name.startswith("_"):
+        for module_name, module in list(sys.modules.items()):
+            if module_name.startswith("projects.") and module_name.endswith(".features"):
+                found = getattr(module, name, None)
+                if callable(found) and getattr(found, "__module__", None) == module_name:
+                    return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

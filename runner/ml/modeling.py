@@ -24,19 +24,18 @@ if TYPE_CHECKING:
 
 def feature_columns(schema: DatasetSchema) -> tuple[list[str], list[str]]:
     """(numeric, categorical) columns after the project's derivation step."""
-    from runner.ml.features import DERIVED
-
     numeric = [c.name for c in schema.features if c.numeric]
     categorical = [c.name for c in schema.features if c.kind in ("category", "text")]
-    if schema.project in DERIVED:
-        _, add_num, add_cat, drop = DERIVED[schema.project]
-        numeric = [c for c in numeric if c not in drop] + list(add_num)
-        categorical = [c for c in categorical if c not in drop] + list(add_cat)
+    derived = schema.derivation
+    if derived is not None:
+        numeric = [c for c in numeric if c not in derived.dropped] + list(derived.numeric)
+        categorical = [c for c in categorical if c not in derived.dropped] + list(
+            derived.categorical)
     return numeric, categorical
 
 
 def _front(schema: DatasetSchema) -> list[tuple[str, Any]]:
-    """The steps every pipeline starts with: input cleaning, then derived features."""
+    """The steps every pipeline starts with: input cleaning, then the project's derivation."""
     from sklearn.preprocessing import FunctionTransformer
 
     from runner.ml import features
@@ -50,9 +49,8 @@ def _front(schema: DatasetSchema) -> list[tuple[str, Any]]:
             kw_args={"numeric": raw_numeric, "categorical": raw_categorical},
         ),
     )]
-    if schema.project in features.DERIVED:
-        func = getattr(features, features.DERIVED[schema.project][0])
-        steps.append(("derive", FunctionTransformer(func)))
+    if schema.derivation is not None:
+        steps.append(("derive", FunctionTransformer(schema.derivation.func)))
     return steps
 
 

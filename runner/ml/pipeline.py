@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import NotInstalled, PermanentError
-from runner.ml.schemas import SCHEMAS
+from runner.ml.project import project_dirs
 
 REGISTERED = Path("models") / "registered.json"
 
@@ -50,7 +50,7 @@ def stage_env() -> dict[str, str]:
 
 def projects(root: Path, service: str | None = None) -> list[str]:
     """Projects that have a pipeline, or just ``service`` (checked)."""
-    found = [p for p in SCHEMAS if (root / "projects" / p / "dvc.yaml").is_file()]
+    found = [p.name for p in project_dirs(root) if (p / "dvc.yaml").is_file()]
     if service is None:
         return found
     if service not in found:

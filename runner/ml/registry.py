@@ -95,14 +95,20 @@ def find_version(mlc: MlflowClient, name: str, model_sha256: str) -> Any | None:
 # We list what our own pipelines are made of, and nothing else: a model holding another
 # type fails at registration (MLflow checks on save) with the type named, and the type
 # must be added here on purpose. A fixed list also saves an extra skops dump (seconds).
+# The project's own derivation function (projects/<name>/features.py) is added per model.
 TRUSTED_TYPES = [
     "functools.partial",
     "numpy.dtype",
-    "runner.ml.features.car_features",
     "runner.ml.features.clean_input",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array",
 ]
+
+
+def trusted_types(schema: DatasetSchema) -> list[str]:
+    """The allow-list for one project's models: ours plus its derivation function."""
+    derived = [schema.derivation.qualified_name] if schema.derivation is not None else []
+    return sorted({*TRUSTED_TYPES, *derived})
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -178,7 +184,7 @@ def register(
             info = mlflow.sklearn.log_model(
                 model, name="model", registered_model_name=schema.model_name,
                 signature=signature, pip_requirements=requirements,
-                serialization_format="skops", skops_trusted_types=TRUSTED_TYPES,
+                serialization_format="skops", skops_trusted_types=trusted_types(schema),
             )
         version = int(info.registered_model_version)
         for key, value in all_tags.items():

@@ -6,8 +6,9 @@ Run by each ``projects/<name>/dvc.yaml`` from the project directory:
 
 Inputs and outputs are files under the project (``data/raw/<file>``, ``data/prepared/``,
 ``models/``, ``metrics.json``), and settings come from its ``params.yaml``, so DVC sees
-every dependency and a second ``dvc repro`` does nothing. Only ``generate`` is
-project-specific (``projects/<name>/generate.py``).
+every dependency and a second ``dvc repro`` does nothing. What is particular to a project
+(its contract, derived features and ``generate.py``) is read from its folder through
+``runner.ml.project``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import PermanentError, ToolkitError
-from runner.ml.schemas import DatasetSchema, get_schema
+from runner.ml.project import load_project
+from runner.ml.schemas import DatasetSchema
 
 PREPARED = Path("data/prepared")
 MODEL = Path("models/model.joblib")
@@ -168,24 +170,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner.ml.stages")
     parser.add_argument("stage", choices=sorted(STAGES))
     parser.add_argument("project", nargs="?", help="project name (default: this directory's)")
-    parser.add_argument("--project-dir", type=Path, default=Path.cwd())
+    parser.add_argument("--project-dir", type=Path, default=None,
+                        help="the project folder (default: the current directory)")
     args = parser.parse_args(argv)
     # OpenMP spin-waits badly when cores are shared (2-core CI, parallel jobs): training took
     # 1.2 s on one thread and 27 s on two there. It must be set before sklearn loads libgomp.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # Stages run offline: no usage telemetry from MLflow.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    project_dir = args.project_dir.resolve()
+    project_dir = (args.project_dir or Path.cwd()).resolve()
     try:
-        schema = get_schema(args.project or project_dir.name)
+        if args.project and args.project != project_dir.name:
+            raise PermanentError(f"project {args.project!r} is not the folder "
+                                 f"{project_dir.name!r} (run from projects/{args.project})")
+        schema = load_project(project_dir).contract
         message = STAGES[args.stage](project_dir, schema)
         print(f"{schema.project} {args.stage}: {message}")
     except ToolkitError as exc:
         print(f"{project_dir.name} {args.stage}: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
-    except KeyError as exc:
-        print(str(exc).strip("'\""), file=sys.stderr)
-        return 2
     return 0
 
 

@@ -43,6 +43,8 @@ SERVICE_FILES = (
     ("k8s/pdb.yaml.j2", "k8s/{name}/pdb.yaml"),
     ("k8s/prometheusrule.yaml.j2", "k8s/{name}/prometheusrule.yaml"),
     ("k8s/dashboards-configmap.yaml.j2", "k8s/{name}/dashboards-configmap.yaml"),
+    ("docker/Dockerfile.j2", "docker/{name}/Dockerfile"),  # the image; + its .dockerignore:
+    ("docker/Dockerfile.dockerignore.j2", "docker/{name}/Dockerfile.dockerignore"),
 )
 
 

@@ -7,7 +7,6 @@ trained on, and the task. Everything else (routes, metrics, health, logging) is 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -89,18 +88,19 @@ class ServiceDefinition:
 
 
 def load_definition(project_dir: Path) -> ServiceDefinition:
-    """Import ``<project_dir>/service.py`` under a unique module name and return its SERVICE."""
+    """The SERVICE of ``<project_dir>/service.py``, imported as part of its project.
+
+    The project is loaded first (``runner.ml.project``): ``service.py`` imports its
+    contract relatively, and a model that references the project's feature functions
+    can only be unpickled once they are importable.
+    """
+    from runner.ml.project import load_project, project_module
+
     path = project_dir / "service.py"
-    module_name = f"mlgitops_service_{project_dir.name.replace('-', '_')}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise PermanentError(f"{path}: cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except FileNotFoundError:
-        raise PermanentError(f"{path}: does not exist") from None
-    definition = getattr(module, "SERVICE", None)
+    if not path.is_file():
+        raise PermanentError(f"{path}: does not exist")
+    load_project(project_dir)
+    definition = getattr(project_module(project_dir, "service"), "SERVICE", None)
     if not isinstance(definition, ServiceDefinition):
         raise PermanentError(f"{path}: SERVICE must be a runner.serving.ServiceDefinition")
     return definition

@@ -85,7 +85,9 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
-from runner.ml.schemas import BANKCHURN
+from pathlib import Path
+from runner.ml.project import load_project
+BANKCHURN = load_project(Path(sys.argv[2]).parents[2]).contract
 sample = BANKCHURN.example or json.load(open(sys.argv[2]))
 mlflow.set_tracking_uri(sys.argv[1])
 cats = [c.name for c in BANKCHURN.features if c.kind == "category"]

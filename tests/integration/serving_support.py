@@ -159,10 +159,10 @@ def train_and_register(project: str, workdir: Path) -> str:
     from runner.ml import registry, stages
     from runner.ml.evaluate import score
     from runner.ml.modeling import build_model
-    from runner.ml.schemas import get_schema
+    from runner.ml.project import load_project
     from runner.ml.validate import validate_frame
 
-    schema = get_schema(project)
+    schema = load_project(ROOT / "projects" / project).contract
     project_dir = ROOT / "projects" / project
     spec = importlib.util.spec_from_file_location(
         f"generate_{project}", project_dir / "generate.py"

@@ -21,11 +21,13 @@ import pytest
 import yaml
 
 from runner.ml import pipeline, registry, stages
-from runner.ml.schemas import SCHEMAS, get_schema
+from runner.ml.project import load_projects
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = {name: p.contract for name, p in load_projects(ROOT).items()}
+get_schema = SCHEMAS.__getitem__
 ROWS = {"bankchurn": 2500, "carvision": 4000, "telecom": 1500}
 DVC = str(Path(sys.executable).parent / "dvc")
 
@@ -38,14 +40,16 @@ def git(repo: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A git + DVC repository holding the three projects and the shared stage code."""
+    """A git + DVC repository holding the three projects' code and the shared stage code."""
     repo = tmp_path_factory.mktemp("repo")
     shutil.copytree(ROOT / "runner" / "ml", repo / "runner" / "ml",
                     ignore=shutil.ignore_patterns("__pycache__"))
     for project in SCHEMAS:
         dest = repo / "projects" / project
         dest.mkdir(parents=True)
-        for name in ("generate.py", "dvc.yaml", "params.yaml"):
+        for path in (ROOT / "projects" / project).glob("*.py"):
+            shutil.copy(path, dest / path.name)  # generator, contract, features, service
+        for name in ("dvc.yaml", "params.yaml"):
             shutil.copy(ROOT / "projects" / project / name, dest / name)
         params = yaml.safe_load((dest / "params.yaml").read_text())
         params["data"]["rows"] = ROWS[project]

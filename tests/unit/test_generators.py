@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 from runner.errors import DataValidationError
-from runner.ml.schemas import SCHEMAS, get_schema
+from runner.ml.project import load_projects
 from runner.ml.validate import validate_csv, validate_frame
 
 ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = {name: p.contract for name, p in load_projects(ROOT).items()}
+get_schema = SCHEMAS.__getitem__
 ROWS = {"bankchurn": 3000, "carvision": 4000, "telecom": 2000}
 
 

@@ -12,9 +12,10 @@ import pytest
 from runner.lifecycle import drift
 from runner.lifecycle.common import feature_frame
 from runner.lifecycle.stattests import P_VALUE_METHODS, drift_table
-from runner.ml.schemas import BANKCHURN
+from runner.ml.project import load_project
 
 REPO = Path(__file__).resolve().parents[2]
+BANKCHURN = load_project(REPO / "projects" / "bankchurn").contract
 
 
 def _generate(rows: int, seed: int, shift: float):  # type: ignore[no-untyped-def]

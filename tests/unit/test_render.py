@@ -59,6 +59,7 @@ def test_every_artifact_is_present(files: dict[str, str]) -> None:
                 "dashboards-configmap",
             )
         }
+        expected |= {f"docker/{svc}/Dockerfile", f"docker/{svc}/Dockerfile.dockerignore"}
     assert set(files) == expected
 
 
@@ -68,6 +69,11 @@ def test_every_file_says_generated_and_parses(files: dict[str, str]) -> None:
             doc = json.loads(text)
             assert "do not edit" in doc["__generated"], path
             assert doc["description"] == doc["__generated"]
+        elif path.startswith("docker/"):
+            # A Dockerfile's parser directive must stay on line 1; the header follows it.
+            lines = text.splitlines()
+            head = lines[1] if lines[0].startswith("# syntax=") else lines[0]
+            assert head.startswith("# Generated from specs/") and "do not edit" in head, path
         else:
             first = text.splitlines()[0]
             assert first.startswith("# Generated from specs/") and "do not edit" in first, path

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from runner.ml.schemas import SCHEMAS
+from runner.ml.project import load_projects
 from runner.serving.definition import load_definition, load_sample
 
 ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = {name: p.contract for name, p in load_projects(ROOT).items()}
 PROJECTS = tuple(SCHEMAS)
 
 
