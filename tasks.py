@@ -164,9 +164,10 @@ def playbook(c: Context, name: str, extra_vars: list[str] | None = None, check: 
     """Run a runbook playbook: a line per task, a recap, an event log under .state/runs/."""
     from runner.cli import exit_with, run
     from runner.playbook import playbook_command
+    from runner.playbook_catalog import toolkit_modules
 
     exit_with(run(playbook_command, name, extra_vars or [], check=check, diff=diff,
-                  tags=tags or None))
+                  tags=tags or None, modules=toolkit_modules()))
 
 
 # ----------------------------------------------------------------- data and training (issue 3)

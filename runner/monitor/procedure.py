@@ -29,6 +29,7 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
 def run(playbook: str, variables: dict[str, str], env: str) -> tuple[str, str]:
     """Run the playbook; returns (outcome, one-line summary). Outcome: success|failed|skipped."""
     from runner.playbook import run_playbook
+    from runner.playbook_catalog import toolkit_modules
     from runner.state.paths import repo_root, state_dir
 
     root = repo_root()
@@ -45,7 +46,7 @@ def run(playbook: str, variables: dict[str, str], env: str) -> tuple[str, str]:
             return "skipped", f"revision {revision} of {service} is no longer current ({now})"
     result = run_playbook(
         path, {**variables, "environment": env}, root=root, state_dir=state_dir(root),
-        output=sys.stdout,
+        output=sys.stdout, modules=toolkit_modules(),
     )
     return ("success" if result.exit_code == 0 else "failed"), result.recap()
 

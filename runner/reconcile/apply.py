@@ -66,6 +66,7 @@ class ApplyResult:
 def run_action(env: Env, action: Action, *, watch_s: float | None = None) -> ActionOutcome:
     """One planned change through the deploy playbook."""
     from runner.playbook import run_playbook
+    from runner.reconcile.modules import service_modules
 
     started = time.monotonic()
     variables: dict[str, Any] = {
@@ -80,6 +81,7 @@ def run_action(env: Env, action: Action, *, watch_s: float | None = None) -> Act
         result = run_playbook(
             env.root / DEPLOY_PLAYBOOK, extra_vars=variables, root=env.root,
             state_dir=env.state, output=None if env.quiet else sys.stderr,
+            modules=service_modules(),
         )
     finally:
         context.bind(None)

@@ -90,6 +90,7 @@ def rollback_command(service: str, env_name: str = "dev", to_revision: int | Non
     the spec is edited and committed unless ``commit`` is off (then audited as such)."""
     from runner.playbook import run_playbook
     from runner.reconcile import context
+    from runner.reconcile.modules import service_modules
 
     env = open_env(None, env_name)
     if service not in env.platform.services:
@@ -100,7 +101,8 @@ def rollback_command(service: str, env_name: str = "dev", to_revision: int | Non
         context.bind(env)
         try:
             result = run_playbook(env.root / ROLLBACK_PLAYBOOK, extra_vars=variables,
-                                  root=env.root, state_dir=env.state, output=sys.stderr)
+                                  root=env.root, state_dir=env.state, output=sys.stderr,
+                                  modules=service_modules())
         finally:
             context.bind(None)
     if not result.ok:

@@ -118,3 +118,8 @@ class WatchModule(Module):
         ok, msg = watch(ports, for_s=args.for_s, max_error_rate=alerts.error_rate.critical,
                         max_p99_s=alerts.latency_p99_s.critical)
         return Result(failed=not ok, msg=msg)
+
+
+def service_modules() -> dict[str, type[Module]]:
+    """The service operations' playbook modules by task key (``playbooks/deploy.yaml``)."""
+    return {"service": ServiceModule, "rollback": RollbackModule, "watch": WatchModule}
