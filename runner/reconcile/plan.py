@@ -9,37 +9,19 @@ apply executes exactly these actions.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
-from runner.reconcile.desired import replica_spec
-from runner.reconcile.registry import existing_versions
-from runner.runtime.base import ReplicaFact, ReplicaSpec, Runtime
+from runner.operations.decide import Action, Kind, plan_service
+from runner.operations.desired import replica_spec
+from runner.operations.registry_facts import existing_versions
+from runner.runtime.base import ReplicaSpec, Runtime
 from runner.spec.models import Platform
-from runner.state.store import Revision, StateStore
+from runner.state.store import StateStore
 
-Kind = Literal["create", "replace", "restart", "remove", "noop"]
+__all__ = ["SYMBOL", "Action", "Kind", "Plan", "make_plan", "plan_service"]
+
 SYMBOL = {"create": "+", "replace": "~", "restart": "↻", "remove": "-", "noop": "="}
-
-
-@dataclass(frozen=True)
-class Action:
-    service: str
-    kind: Kind
-    reason: str
-    before: dict[str, Any] = field(default_factory=dict)
-    after: dict[str, Any] = field(default_factory=dict)
-    replicas: tuple[str, ...] = ()  # the replicas the reason is about
-    problem: str = ""  # why applying would fail (e.g. model version not in the registry)
-
-    @property
-    def changes(self) -> bool:
-        return self.kind != "noop"
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["replicas"] = list(self.replicas)
-        return out
 
 
 @dataclass(frozen=True)
@@ -84,55 +66,6 @@ class Plan:
         return "\n".join(lines)
 
 
-def _state(fact: ReplicaFact) -> dict[str, Any]:
-    return {"model_version": fact.model_version, "spec_hash": fact.spec_hash}
-
-
-def plan_service(
-    spec: ReplicaSpec, replicas: int, facts: list[ReplicaFact], current: Revision | None
-) -> Action:
-    """The one action ``spec.service`` needs, given its replicas' facts."""
-    name = spec.service
-    after = {"model_version": spec.model_version, "spec_hash": spec.spec_hash, "replicas": replicas}
-    running = [f for f in facts if f.running]
-    dead = [f for f in facts if not f.running]
-    at_rev = [f for f in running if f.revision == spec.revision]
-    stale = [f for f in running if f.revision != spec.revision]
-    before: dict[str, Any] = {"replicas": len(running)}
-    if running:
-        before.update(_state(stale[0] if stale else running[0]))
-    if not running and not dead:
-        return Action(name, "create", f"not running; deploy model v{spec.model_version} "
-                      f"with {replicas} replica(s)", {}, after)
-    if stale or (dead and not at_rev and all(f.revision != spec.revision for f in dead)):
-        old = stale[0] if stale else dead[0]
-        reasons = []
-        if old.model_version != spec.model_version:
-            reasons.append(f"model version {old.model_version} -> {spec.model_version}")
-        if old.spec_hash != spec.spec_hash:
-            reasons.append(
-                f"config changed (spec hash {old.spec_hash[:8]} -> {spec.spec_hash[:8]})"
-            )
-        if len(facts) != replicas:  # crashed replicas count: they are still wanted
-            reasons.append(f"replicas {len(facts)} -> {replicas}")
-        return Action(name, "replace", "; ".join(reasons), before, after,
-                      tuple(f.replica for f in stale or dead))
-    sick = [f for f in at_rev if f.healthy is False]
-    if dead or sick:
-        parts = [f"replica {f.replica} (pid {f.pid}) is not running" for f in dead]
-        parts += [f"replica {f.replica} (pid {f.pid}) is unhealthy" for f in sick]
-        return Action(name, "restart", "; ".join(parts), before, after,
-                      tuple(f.replica for f in dead + sick))
-    if len(at_rev) != replicas:
-        return Action(name, "replace", f"replicas {len(at_rev)} -> {replicas}", before, after,
-                      tuple(f.replica for f in at_rev))
-    where = f"revision {current.number}" if current is not None else "an unrecorded revision"
-    health = "healthy" if all(f.healthy for f in at_rev) else "running (health not checked)"
-    return Action(name, "noop",
-                  f"{name} is at {where}, {health} (model v{spec.model_version}, "
-                  f"{replicas} replica{'s' if replicas != 1 else ''})", before, after)
-
-
 def make_plan(
     platform: Platform,
     runtime: Runtime,
@@ -159,6 +92,7 @@ def make_plan(
                     gone, "remove",
                     f"not in specs: prune {len(running)} running replica(s)",
                     {"replicas": len(running)}, {}, tuple(f.replica for f in facts[gone]),
+                    observed=tuple(facts[gone]),
                 ))
     wanted = {(specs[a.service].model_name, specs[a.service].model_version)
               for a in actions if a.kind in ("create", "replace") and a.service in specs}

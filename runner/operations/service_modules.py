@@ -1,27 +1,60 @@
-"""Playbook modules owned by reconcile: ``service``, ``rollback``, ``watch``.
+"""Playbook modules of the service operations: ``service``, ``rollback``, ``watch``.
 
-Thin: each parses its arguments and calls one function of ``runner.reconcile.operations``
-or ``runner.reconcile.watch``; check mode computes the same decision and skips the change.
+Thin: each parses its arguments and calls one function of ``runner.operations``; check
+mode computes the same decision and skips the change. They work in the ``Env`` their
+caller lends the run (``resources={ENV: env}``) and execute the action the caller planned
+for the service (``resources={PLANNED: {name: Action}}``); run on their own
+(``inv playbook deploy -e service=x``) they open an ``Env`` once per run and decide.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from runner.operations.decide import Action
+from runner.operations.deployment import (
+    Outcome,
+    check_registry,
+    deploy,
+    remove,
+    watch_after_deploy,
+)
+from runner.operations.gitops_rollback import rollback
+from runner.operations.locking import holding_apply_lock
+from runner.operations.workspace import Env, open_env
 from runner.playbook.modules import Module, ModuleContext
 from runner.playbook.result import Result
-from runner.reconcile import context, operations
-from runner.reconcile.operations import Outcome
+
+ENV = "operations.env"  # resources key: the Env the caller opened (else one per run)
+PLANNED = "operations.planned"  # resources key: {service: Action} decided by the caller
+_OWN_ENV = "operations.own_env"  # cache key: the Env a standalone run opened
 
 
 class _Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _env(ctx: ModuleContext) -> context.Env:
-    return context.for_module(ctx.root, ctx.variables.get("environment"))
+def env_for(ctx: ModuleContext) -> Env:
+    """The caller's Env for this run, else one opened once per run (closed at its end)."""
+    lent = ctx.resources.get(ENV)
+    if isinstance(lent, Env):
+        return lent
+    own = ctx.cache.get(_OWN_ENV)
+    if not isinstance(own, Env):
+        own = open_env(ctx.root, str(ctx.variables.get("environment") or "dev"))
+        ctx.cache[_OWN_ENV] = own
+        ctx.on_close(own.store.close)
+    return own
+
+
+def planned(ctx: ModuleContext, name: str) -> Action | None:
+    """The action the caller decided for ``name`` (None: decide now)."""
+    table: Mapping[str, Any] = ctx.resources.get(PLANNED) or {}
+    action = table.get(name)
+    return action if isinstance(action, Action) else None
 
 
 def _result(outcome: Outcome, before: dict | None = None, after: dict | None = None) -> Result:
@@ -42,27 +75,29 @@ class ServiceModule(Module):
     Args = ServiceArgs
 
     def run(self, args: ServiceArgs, ctx: ModuleContext) -> Result:
-        env = _env(ctx)
+        env = env_for(ctx)
         if args.state == "absent":
-            return _result(operations.remove(env, args.name, check_mode=ctx.check_mode))
+            with holding_apply_lock(env, enabled=not ctx.check_mode):
+                return _result(remove(env, args.name, check_mode=ctx.check_mode))
         if args.name not in env.platform.services:
             return Result(failed=True, msg=f"{args.name} is not in the specs")
         if args.state == "info":  # read-only: what plays need to address the service
             return Result(msg=f"{args.name}: port {env.platform.service(args.name).port}",
                           data=service_info(env, args.name))
         if args.state == "checked":  # pre-check: specs loaded and valid, version registered
-            operations.check_registry(env, args.name)
+            check_registry(env, args.name)
             svc = env.platform.service(args.name)
             return Result(msg=f"{args.name}: specs valid, {svc.model.name} "
                               f"v{svc.model.version} is in the registry")
         spec = env.replica_spec(args.name)
-        outcome = operations.deploy(env, args.name, reason=args.reason,
-                                    check_mode=ctx.check_mode)
+        with holding_apply_lock(env, enabled=not ctx.check_mode):
+            outcome = deploy(env, args.name, action=planned(ctx, args.name),
+                                 reason=args.reason, check_mode=ctx.check_mode)
         after = {"model_version": spec.model_version, "spec_hash": spec.spec_hash}
         return _result(outcome, {"action": outcome.data.get("action")}, after)
 
 
-def service_info(env: context.Env, name: str) -> dict[str, object]:
+def service_info(env: Env, name: str) -> dict[str, object]:
     svc = env.platform.service(name)
     facts = env.runtime.facts([name], check_health=False).get(name, [])
     return {
@@ -88,11 +123,12 @@ class RollbackModule(Module):
     Args = RollbackArgs
 
     def run(self, args: RollbackArgs, ctx: ModuleContext) -> Result:
-        env = _env(ctx)
-        outcome = operations.rollback(
-            env, args.service, to_revision=args.to_revision, reason=args.reason,
-            commit=args.commit, check_mode=ctx.check_mode,
-        )
+        env = env_for(ctx)
+        with holding_apply_lock(env, enabled=not ctx.check_mode):
+            outcome = rollback(
+                env, args.service, to_revision=args.to_revision, reason=args.reason,
+                commit=args.commit, check_mode=ctx.check_mode,
+            )
         return _result(outcome)
 
 
@@ -107,16 +143,9 @@ class WatchModule(Module):
     Args = WatchArgs
 
     def run(self, args: WatchArgs, ctx: ModuleContext) -> Result:
-        from runner.reconcile.watch import watch
-
         if ctx.check_mode or args.for_s <= 0:
             return Result(msg="watch skipped" + (" (check mode)" if ctx.check_mode else ""))
-        env = _env(ctx)
-        alerts = env.platform.service(args.service).alerts
-        facts = env.runtime.facts([args.service], check_health=False).get(args.service, [])
-        ports = [f.admin_port for f in facts if f.running]
-        ok, msg = watch(ports, for_s=args.for_s, max_error_rate=alerts.error_rate.critical,
-                        max_p99_s=alerts.latency_p99_s.critical)
+        ok, msg = watch_after_deploy(env_for(ctx), args.service, for_s=args.for_s)
         return Result(failed=not ok, msg=msg)
 
 
