@@ -1,10 +1,10 @@
 """Plan: desired state (specs) against facts (runtime, registry, state store).
 
-One action per service, each with its reason: ``create`` (nothing runs), ``replace``
-(model version, runtime config or replica count changed), ``restart`` (a replica
-crashed or is unhealthy), ``remove`` (running but no longer in the specs: prune) or
-``noop`` (with the sentence that explains why nothing is needed). Planning only reads;
-apply executes exactly these actions.
+Every service is decided once (``runner.operations.decide.plan_service``: ``create``,
+``replace``, ``restart``, ``noop`` with the sentence that explains why), services running
+but no longer in the specs get ``remove``, and an action whose model version is not in
+the registry carries its ``problem``. Planning only reads; apply hands these very actions
+to the deploy playbook, which executes them without deciding again.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def test_rollback_restores_the_spec_when_git_fails_and_deploys_nothing(repo: Pat
 
 
 def test_rollback_refuses_while_another_apply_runs(repo: Path, other_holder: None) -> None:
-    from runner.operations.service_modules import RollbackArgs, RollbackModule
+    from runner.operations.service_modules import ENV, RollbackArgs, RollbackModule
     from runner.playbook.modules import ModuleContext
 
     env = open_env(repo, quiet=True)
@@ -146,7 +146,7 @@ def test_rollback_refuses_while_another_apply_runs(repo: Path, other_holder: Non
                            model_version=3, actor="t", reason="earlier", outcome=SUCCESS)
     ctx = ModuleContext(check_mode=False, diff_mode=False, variables={}, templar=None,
                         playbook_dir=repo, root=repo, state_dir=env.state, task_name="t",
-                        resources={"operations.env": env})
+                        resources={ENV: env})
     with pytest.raises(LockHeld):
         RollbackModule().run(RollbackArgs(service=SERVICE), ctx)
     assert "version: 1" in _spec(repo).read_text()
