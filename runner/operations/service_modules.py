@@ -31,6 +31,7 @@ from runner.playbook.result import Result
 ENV = "operations.env"  # resources key: the Env the caller opened (else one per run)
 PLANNED = "operations.planned"  # resources key: {service: Action} decided by the caller
 _OWN_ENV = "operations.own_env"  # cache key: the Env a standalone run opened
+_PLANNED_USED = "operations.planned_used"  # cache key: services whose action was executed
 
 
 class _Args(BaseModel):
@@ -51,10 +52,17 @@ def env_for(ctx: ModuleContext) -> Env:
 
 
 def planned(ctx: ModuleContext, name: str) -> Action | None:
-    """The action the caller decided for ``name`` (None: decide now)."""
+    """The action the caller decided for ``name``, once per run (None: decide now).
+
+    A second deploy of the same service in one run (a rollback already converged it, a
+    loop) must not act on facts the first one changed."""
     table: Mapping[str, Any] = ctx.resources.get(PLANNED) or {}
     action = table.get(name)
-    return action if isinstance(action, Action) else None
+    used: set[str] = ctx.cache.setdefault(_PLANNED_USED, set())
+    if not isinstance(action, Action) or name in used:
+        return None
+    used.add(name)
+    return action
 
 
 def _result(outcome: Outcome, before: dict | None = None, after: dict | None = None) -> Result:

@@ -47,3 +47,18 @@ def test_the_facts_behind_an_action_are_not_plan_output(env) -> None:  # type: i
     action = decide(env, "bankchurn")
     assert "observed" not in action.as_dict()
     assert action.as_dict()["kind"] == "create"
+
+
+def test_the_service_module_uses_the_planned_action_once_per_run(env) -> None:  # type: ignore[no-untyped-def]
+    from runner.operations.service_modules import ENV, PLANNED, ServiceArgs, ServiceModule
+    from runner.playbook.modules import ModuleContext
+
+    spec = env.replica_spec("bankchurn")
+    planned = Action("bankchurn", "restart", "replica r1 (pid 7) is unhealthy",
+                     after={"model_version": spec.model_version, "spec_hash": spec.spec_hash})
+    ctx = ModuleContext(check_mode=True, diff_mode=False, variables={}, templar=None,
+                        playbook_dir=env.root, root=env.root, state_dir=env.state,
+                        task_name="t", resources={ENV: env, PLANNED: {"bankchurn": planned}})
+    module, args = ServiceModule(), ServiceArgs(name="bankchurn")
+    assert module.run(args, ctx).msg == "would restart: replica r1 (pid 7) is unhealthy"
+    assert module.run(args, ctx).msg.startswith("would create: not running")  # decided anew
