@@ -57,7 +57,7 @@ def alerts(c: Context, json: bool = False, env: str = "dev", url: str = "") -> N
 def up(c: Context, env: str = "dev") -> None:
     """The main job: models if missing, render, MLflow, the services, monitoring, status."""
     from runner.cli import exit_with, run
-    from runner.reconcile.platform import up_command
+    from runner.commands.platform_up import up_command
 
     exit_with(run(up_command, env_name=env))
 
@@ -66,7 +66,7 @@ def up(c: Context, env: str = "dev") -> None:
 def down(c: Context, env: str = "dev") -> None:
     """Stop every replica and platform process started by `inv up`."""
     from runner.cli import exit_with, run
-    from runner.reconcile.platform import down_command
+    from runner.commands.platform_up import down_command
 
     exit_with(run(down_command, env_name=env))
 
@@ -75,7 +75,7 @@ def down(c: Context, env: str = "dev") -> None:
 def plan(c: Context, json: bool = False, env: str = "dev") -> None:
     """Desired (specs) vs actual: exit 0 in sync, 2 with changes, 1 on error."""
     from runner.cli import exit_with, run
-    from runner.reconcile.commands import plan_command
+    from runner.commands.converge import plan_command
 
     exit_with(run(plan_command, env_name=env, as_json=json))
 
@@ -85,7 +85,7 @@ def plan(c: Context, json: bool = False, env: str = "dev") -> None:
 def reconcile(c: Context, watch: float = 0.0, json: bool = False, env: str = "dev") -> None:
     """Converge actual state to the specs through the playbooks (idempotent)."""
     from runner.cli import exit_with, run
-    from runner.reconcile.commands import reconcile_command
+    from runner.commands.converge import reconcile_command
 
     exit_with(run(reconcile_command, env_name=env, as_json=json, watch=watch))
 
@@ -94,7 +94,7 @@ def reconcile(c: Context, watch: float = 0.0, json: bool = False, env: str = "de
 def deploy(c: Context, service: str, reason: str = "", env: str = "dev") -> None:
     """Deploy one service to its spec (health-gated, automatic rollback on failure)."""
     from runner.cli import exit_with, run
-    from runner.reconcile.commands import deploy_command
+    from runner.commands.converge import deploy_command
 
     exit_with(run(deploy_command, service=service, env_name=env, reason=reason))
 
@@ -107,7 +107,7 @@ def rollback(c: Context, service: str, to_revision: int = 0, reason: str = "",
              no_commit: bool = False, env: str = "dev") -> None:
     """GitOps rollback: pin the previous model version in the spec, commit, switch."""
     from runner.cli import exit_with, run
-    from runner.reconcile.commands import rollback_command
+    from runner.commands.converge import rollback_command
 
     exit_with(run(rollback_command, service=service, env_name=env,
                   to_revision=to_revision or None, reason=reason, commit=not no_commit))
@@ -117,7 +117,7 @@ def rollback(c: Context, service: str, to_revision: int = 0, reason: str = "",
 def status(c: Context, json: bool = False, env: str = "dev") -> None:
     """Services (desired vs running, revision, health) and platform processes."""
     from runner.cli import exit_with, run
-    from runner.reconcile.commands import status_command
+    from runner.commands.status import status_command
 
     exit_with(run(status_command, env_name=env, as_json=json))
 
@@ -126,7 +126,7 @@ def status(c: Context, json: bool = False, env: str = "dev") -> None:
 def health(c: Context, json: bool = False, env: str = "dev") -> None:
     """Every endpoint of the runbook quick reference; exit 1 if a required one fails."""
     from runner.cli import exit_with, run
-    from runner.reconcile.platform import health_command
+    from runner.commands.platform_up import health_command
 
     exit_with(run(health_command, env_name=env, as_json=json))
 
@@ -136,7 +136,7 @@ def health(c: Context, json: bool = False, env: str = "dev") -> None:
 def history(c: Context, service: str, json: bool = False, env: str = "dev", at: str = "") -> None:
     """Revisions and audit log of one service."""
     from runner.cli import exit_with, run
-    from runner.reconcile.commands import history_command
+    from runner.commands.status import history_command
 
     if at:
         from runner.lifecycle.history import history_at_command
@@ -163,7 +163,7 @@ def playbook(c: Context, name: str, extra_vars: list[str] | None = None, check: 
              diff: bool = False, tags: str = "") -> None:
     """Run a runbook playbook: a line per task, a recap, an event log under .state/runs/."""
     from runner.cli import exit_with, run
-    from runner.playbook import playbook_command
+    from runner.commands.runbook import playbook_command
 
     exit_with(run(playbook_command, name, extra_vars or [], check=check, diff=diff,
                   tags=tags or None))

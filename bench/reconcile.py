@@ -64,7 +64,7 @@ def make_plan_repo(tmp: Path, n: int) -> Path:
 
 def seed_noop_state(root: Path, state: Path) -> subprocess.Popen[str]:
     """Records + revisions saying every service runs its spec, and one process answering."""
-    from runner.reconcile.desired import spec_hash
+    from runner.operations.desired import spec_hash
     from runner.runtime.process import start_time
     from runner.spec import load_platform
     from runner.state import StateStore
@@ -123,7 +123,7 @@ def bench_plan(tmp: Path) -> list[tuple[str, str]]:
         stub = seed_noop_state(root, state)
         try:
             best, median, cpu, code = time_plan_cli(root, state)
-            from runner.reconcile.context import open_env
+            from runner.operations.workspace import open_env
             from runner.reconcile.plan import make_plan
 
             os.environ.update(MLGITOPS_ROOT=str(root), MLGITOPS_STATE_DIR=str(state))
@@ -151,8 +151,8 @@ def bench_live(tmp: Path, migrate_runs: bool = True) -> list[tuple[str, str]]:
         set_version,
     )
 
-    from runner.reconcile.commands import reconcile_command as reconcile_loud
-    from runner.reconcile.context import open_env
+    from runner.commands.converge import reconcile_command as reconcile_loud
+    from runner.operations.workspace import open_env
     from runner.runtime import local
 
     def reconcile_command(**kwargs: object) -> int:

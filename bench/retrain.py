@@ -85,7 +85,7 @@ def main() -> int:
             deploy = task_times(state, "deploy")
         finally:
             os.environ.update(MLGITOPS_ROOT=str(root), MLGITOPS_STATE_DIR=str(state))
-            from runner.reconcile.context import open_env
+            from runner.operations.workspace import open_env
 
             open_env(root, "dev", quiet=True).runtime.remove("bankchurn")
 

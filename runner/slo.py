@@ -1,7 +1,7 @@
 """The service-level numbers, each defined once: as PromQL for the rules, in Python for the watch.
 
 The Prometheus alert rules (``runner.render.alerts``, proven by ``alert_tests``) and the
-post-deploy watch (``runner.reconcile.watch``, reading two /metrics scrapes of each replica)
+post-deploy watch (``runner.operations.watch``, reading two /metrics scrapes of each replica)
 judge the same numbers the same way. Both read these definitions:
 
 - **Which requests count: predictions only** (``endpoint`` matching ``PREDICTION_ENDPOINTS``,

@@ -50,7 +50,7 @@ class ServiceContext:
 
 def service_context(root: Path, service: str, env: str = "dev") -> ServiceContext:
     """Load the specs (cached, validated) and resolve one service; one-line errors."""
-    from runner.reconcile.speccache import load_platform_cached
+    from runner.operations.speccache import load_platform_cached
     from runner.state.paths import state_dir
 
     root = root.resolve()

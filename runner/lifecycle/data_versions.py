@@ -50,7 +50,7 @@ def versioned_files(ctx: ServiceContext) -> list[Path]:
 def rollback(ctx: ServiceContext, rev: str, *, actor: str) -> dict[str, Any]:
     """Restore the data pinned at git revision ``rev``, validate it, commit the lock files."""
     from runner.ml.pipeline import dvc_executable, stage_env
-    from runner.reconcile.specedit import git
+    from runner.operations.specedit import git
     from runner.state import StateStore
 
     rels = [str(p.relative_to(ctx.root)) for p in versioned_files(ctx)]

@@ -2,18 +2,24 @@
 
 The spec is the source of truth (the ``production`` alias follows it), so a promotion is
 a spec commit whose message carries the gate's comparison, followed by the same deploy
-reconcile runs (``runner.reconcile.apply``: the deploy playbook under the apply lock,
-health-gated rolling switch, post-deploy watch, automatic GitOps rollback on failure).
-The spec edit and the commit reuse reconcile's ``specedit`` helpers.
+reconcile runs (``runner.reconcile.apply``: the deploy playbook, health-gated rolling
+switch, post-deploy watch, automatic GitOps rollback on failure).
+
+Edit, commit and deploy run under the apply lock (an ``inv reconcile`` meanwhile would
+deploy a half-made promotion), and the edit is undone when the check or the commit fails
+(``runner.operations.specedit``): nothing is deployed from a spec that is not in git.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import PermanentError
 from runner.lifecycle.common import ServiceContext
+
+if TYPE_CHECKING:
+    from runner.operations import Env
 
 
 def commit_message(ctx: ServiceContext, outcome: dict[str, Any], reason: str) -> str:
@@ -33,45 +39,43 @@ def commit_message(ctx: ServiceContext, outcome: dict[str, Any], reason: str) ->
 def promote(ctx: ServiceContext, outcome: dict[str, Any], *, actor: str, reason: str,
             deploy: bool = True) -> dict[str, Any]:
     """Edit + commit the spec, audit it, deploy; returns what happened (``ok``, ``msg``)."""
-    from runner.reconcile.specedit import commit_spec, edit_service_spec
+    from runner.operations import holding_apply_lock, open_env
+
+    env = open_env(ctx.root, ctx.env, quiet=True)
+    try:
+        with holding_apply_lock(env):
+            return _promote_locked(env, ctx, outcome, actor=actor, reason=reason, deploy=deploy)
+    finally:
+        env.store.close()
+
+
+def _promote_locked(env: Env, ctx: ServiceContext, outcome: dict[str, Any], *, actor: str,
+                    reason: str, deploy: bool) -> dict[str, Any]:
+    from runner.operations.specedit import commit_spec, edit_service_spec, restored_on_failure
     from runner.spec import load_platform
-    from runner.state import StateStore
 
     version = int(outcome["candidate_version"])
     path = ctx.spec_file
     before = ctx.spec.model.version
-    original = path.read_text()
-    edited = edit_service_spec(path, version=version)
-    try:
+    with restored_on_failure(ctx.root, path):  # never a half-done promotion in the tree
+        edited = edit_service_spec(path, version=version)
         pinned = load_platform(ctx.root, ctx.env).service(ctx.name).model.version
-    except Exception:
-        path.write_text(original)  # never leave a half-done promotion in the working tree
-        raise
-    if pinned != version:
-        path.write_text(original)
-        raise PermanentError(f"{path.name} would pin v{version} but the {ctx.env} overlay "
-                             "overrides model.version; not promoted")
-    commit = commit_spec(ctx.root, path, commit_message(ctx, outcome, reason)) if edited else ""
-    store = StateStore(ctx.state)
-    try:
-        store.audit("promote", actor=actor, service=ctx.name, outcome="ok",
+        if pinned != version:
+            raise PermanentError(f"{path.name} would pin v{version} but the {ctx.env} overlay "
+                                 "overrides model.version; not promoted")
+        commit = commit_spec(ctx.root, path, commit_message(ctx, outcome, reason)) if edited else ""
+    env.store.audit("promote", actor=actor, service=ctx.name, outcome="ok",
                     model=ctx.spec.model.name, from_version=before, to_version=version,
                     commit=commit, reason=reason, gate=outcome["summary"][:500])
-    finally:
-        store.close()
     result: dict[str, Any] = {"commit": commit, "from_version": before, "to_version": version,
                               "deployed": False, "ok": True}
     if not deploy:
         result["msg"] = f"spec pins v{version} (commit {commit[:8]}); not deployed"
         return result
-    from runner.reconcile.apply import apply
-    from runner.reconcile.context import open_env
+    from runner.reconcile import apply
 
-    env = open_env(ctx.root, ctx.env, quiet=True)
-    try:
-        applied = apply(env, services=[ctx.name])
-    finally:
-        env.store.close()
+    env.reload()  # the committed spec
+    applied = apply(env, services=[ctx.name])
     result["deployed"] = True
     result["ok"] = applied.ok
     result["msg"] = "; ".join(o.msg for o in applied.outcomes) or "already serving"

@@ -23,6 +23,7 @@ def retrain(root: Path, service: str, *, data: str = "", promote: bool = True,
     import sys
 
     from runner.lifecycle.common import service_context
+    from runner.lifecycle.retrain_modules import retrain_modules
     from runner.playbook import run_playbook
 
     ctx = service_context(root, service, env)  # a SpecError or unknown service before any work
@@ -32,6 +33,7 @@ def retrain(root: Path, service: str, *, data: str = "", promote: bool = True,
         {"service": service, "data": data_arg, "promote": promote,
          "reason": reason or "manual retrain", "environment": env},
         root=root, state_dir=ctx.state, output=None if quiet else sys.stderr,
+        modules=retrain_modules(),
     )
     out: dict[str, Any] = {"ok": result.ok, "duration_s": round(result.duration_s, 2)}
     failure = result.failures[-1].msg if result.failures else ""

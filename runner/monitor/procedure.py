@@ -5,6 +5,10 @@
 Runs ``playbooks/PLAYBOOK.yaml`` through the playbook engine with the alert's variables
 (service, alert, fingerprint, reason, and for rollbacks the revision to undo) and writes
 the outcome to the audit log, so the webhook's "started" event always gets its "finished".
+
+The whole procedure (the "is that revision still current" check and the playbook) runs
+under the apply lock, like ``inv reconcile``: the two never change a service at once. A
+held lock is waited for (``LOCK_WAIT_S``), then the check decides on what is current.
 """
 
 from __future__ import annotations
@@ -12,9 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from runner.errors import PermanentError, ToolkitError
+from runner.errors import LockHeld, PermanentError, ToolkitError
 from runner.monitor import store
+
+LOCK_WAIT_S = 300.0  # an apply in progress (deploy + post-deploy watch) ends well within this
 
 
 def parse_vars(pairs: list[str]) -> dict[str, str]:
@@ -26,15 +35,49 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
         out[name] = value
     return out
 
+@contextmanager
+def apply_lock_waiting(state: Path, who: str, wait_s: float) -> Iterator[None]:
+    """Hold the apply lock for the ``with`` body, waiting up to ``wait_s`` for a live holder."""
+    from runner.state import StateStore
+    from runner.state.lock import acquire, release
+
+    db = StateStore(state)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                acquire(db, actor=who)
+                break
+            except LockHeld:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(1.0)
+        try:
+            yield
+        finally:
+            release(db)
+    finally:
+        db.close()
+
+
 def run(playbook: str, variables: dict[str, str], env: str) -> tuple[str, str]:
     """Run the playbook; returns (outcome, one-line summary). Outcome: success|failed|skipped."""
-    from runner.playbook import run_playbook
     from runner.state.paths import repo_root, state_dir
 
     root = repo_root()
     path = root / "playbooks" / f"{playbook}.yaml"
     if not path.is_file():
         raise PermanentError(f"playbooks/{playbook}.yaml does not exist")
+    with apply_lock_waiting(state_dir(root), f"alert procedure {playbook}", LOCK_WAIT_S):
+        return _run_locked(root, path, variables, env)
+
+
+def _run_locked(root: Path, path: Path, variables: dict[str, str], env: str
+                ) -> tuple[str, str]:
+    from runner.playbook import run_playbook
+    from runner.playbook_catalog import toolkit_modules
+    from runner.state.paths import state_dir
+
     service, revision = variables.get("service", ""), variables.get("revision", "")
     if revision:
         # The alert named the deploy to undo; if another deploy replaced it meanwhile,
@@ -45,7 +88,7 @@ def run(playbook: str, variables: dict[str, str], env: str) -> tuple[str, str]:
             return "skipped", f"revision {revision} of {service} is no longer current ({now})"
     result = run_playbook(
         path, {**variables, "environment": env}, root=root, state_dir=state_dir(root),
-        output=sys.stdout,
+        output=sys.stdout, modules=toolkit_modules(),
     )
     return ("success" if result.exit_code == 0 else "failed"), result.recap()
 

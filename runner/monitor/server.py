@@ -275,7 +275,7 @@ def serve_in_thread(server: MonitorServer) -> threading.Thread:
 def monitor_daemon(state: Path, root: Path, port: int = 9108, env_name: str = "dev") -> Daemon:
     """How the local runtime runs this process: a platform daemon like Prometheus or MLflow.
 
-    ``runner.reconcile.platform`` starts it with ``runner.runtime.daemons.ensure`` (start
+    ``runner.commands.platform_up`` starts it with ``runner.runtime.daemons.ensure`` (start
     unless answering, wait for /health) during ``inv up`` and stops it in ``inv down``.
     """
     return Daemon(

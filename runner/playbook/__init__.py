@@ -17,8 +17,10 @@ A playbook is a list of plays: ``name``, ``vars``, ``tasks``, ``handlers`` (``ho
 ``always`` (+ ``name``, ``when``, ``tags``, ``vars``). Handlers may ``listen``.
 
 Built-in modules: set_fact, assert, debug, command (argv list), include, http, wait_for,
-template, copy, render, notify, dvc, mlflow; reconcile adds service, rollback, watch.
-Module authors and other packages: see ``runner.playbook.modules`` (``register``).
+template, copy, render, notify, dvc, mlflow. Any other module is handed in by the caller
+(``run_playbook(..., modules={"key": Class})``; the toolkit's list is
+``runner.playbook_catalog.toolkit_modules()``), and per-run objects as ``resources=``.
+Module authors: see ``runner.playbook.modules``.
 
 Variables, highest precedence first: loop item, ``-e`` extra vars, include vars, facts
 (set_fact, register), task vars, block vars, play vars, magic vars (``playbook_dir``,
@@ -28,19 +30,20 @@ the expression's type.
 """
 
 from runner.playbook.api import parse_extra_vars, playbook_command, resolve_playbook, run_playbook
-from runner.playbook.modules import Module, ModuleContext, register
+from runner.playbook.modules import Module, ModuleContext, ModuleSet, builtin_modules
 from runner.playbook.result import Result, RunResult, Stats, TaskRecord, render_diff
 
 __all__ = [
     "Module",
     "ModuleContext",
+    "ModuleSet",
     "Result",
     "RunResult",
     "Stats",
     "TaskRecord",
     "parse_extra_vars",
     "playbook_command",
-    "register",
+    "builtin_modules",
     "render_diff",
     "resolve_playbook",
     "run_playbook",

@@ -1,6 +1,8 @@
 """``python -m runner.playbook FILE [-e k=v ...] [--check] [--diff] [--tags a,b]``.
 
-The same run as ``inv playbook`` without invoke's start-up (used by bench/playbooks.py).
+The same run as ``inv playbook`` without invoke's start-up (used by bench/playbooks.py),
+with the engine's built-in modules only: this package does not import the toolkit's. The
+command layer reuses ``main(argv, modules=...)`` to add them (``python -m runner.commands``).
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Mapping
 
 from runner.errors import ToolkitError
 from runner.playbook.api import parse_extra_vars, run_playbook
+from runner.playbook.modules import Module
 
 
 def _cpu() -> float:
@@ -20,8 +24,9 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runner.playbook")
+def main(argv: list[str] | None = None, modules: Mapping[str, type[Module]] | None = None,
+         prog: str = "python -m runner.playbook") -> int:
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("playbook")
     parser.add_argument("-e", "--extra-vars", action="append", default=[])
     parser.add_argument("--check", action="store_true")
@@ -40,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             diff=ns.diff,
             tags=ns.tags.split(",") if ns.tags else None,
             output=None if ns.quiet else sys.stdout,
+            modules=modules,
         )
     except ToolkitError as exc:
         print(exc.one_line(), file=sys.stderr)

@@ -21,6 +21,7 @@ from runner.errors import PlaybookError
 from runner.playbook.codecache import CodeCache
 from runner.playbook.engine import Engine
 from runner.playbook.loader import load_playbook
+from runner.playbook.modules import Module, ModuleSet
 from runner.playbook.output import Reporter, default_state_dir
 from runner.playbook.parsecache import ParseCache
 from runner.playbook.result import RunResult
@@ -55,8 +56,14 @@ def run_playbook(
     root: Path | None = None,
     event_log: bool = True,
     cache: bool = True,
+    modules: Mapping[str, type[Module]] | None = None,
+    resources: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Validate then run a playbook. ``output=None`` runs quietly; records are returned.
+
+    ``modules``: task key -> Module class, besides the built-ins (the toolkit's are in
+    ``runner.playbook_catalog``). ``resources``: objects lent to the modules for this run
+    (``ctx.resources``), e.g. an opened environment; the caller keeps ownership.
 
     ``output`` defaults to the ``sys.stdout`` of the moment of the call (not of the import),
     so redirected or captured output works. ``cache=False`` parses the playbook afresh
@@ -66,12 +73,14 @@ def run_playbook(
     root = root or _root()
     state = state_dir or default_state_dir(root)
     templar = Templar(CodeCache.for_state_dir(state))
-    parsed = ParseCache(state if cache else None)
+    module_set = ModuleSet(modules)
+    parsed = ParseCache(state if cache else None, module_set.fingerprint())
     resolved = Path(path).resolve()
     playbook = parsed.get(resolved)
     if playbook is None:
         try:
-            playbook = load_playbook(resolved, templar)  # PlaybookError before any task runs
+            # PlaybookError before any task runs
+            playbook = load_playbook(resolved, templar, module_set)
         finally:
             templar.code_cache.save()
         parsed.put(playbook)
@@ -83,7 +92,8 @@ def run_playbook(
     reporter.run_start(name, playbook.display, check, diff, sorted(selected or []) or None,
                        sorted(extra))
     engine = Engine(playbook, templar, reporter, extra_vars=extra, check=check, diff=diff,
-                    tags=selected or None, root=root, state_dir=state)
+                    tags=selected or None, root=root, state_dir=state, modules=module_set,
+                    resources=resources)
     try:
         engine.run()
     finally:
@@ -159,8 +169,11 @@ def playbook_command(
     check: bool = False,
     diff: bool = False,
     tags: str | None = None,
+    modules: Mapping[str, type[Module]] | None = None,
 ) -> int:
-    """``inv playbook NAME [-e k=v] [--check] [--diff] [--tags a,b]`` -> exit code."""
+    """``inv playbook NAME [-e k=v] [--check] [--diff] [--tags a,b]`` -> exit code.
+
+    ``modules`` besides the built-ins: the command layer passes the toolkit's catalog."""
     path = resolve_playbook(name)
     result = run_playbook(
         path,
@@ -168,5 +181,6 @@ def playbook_command(
         check=check,
         diff=diff,
         tags=tags.split(",") if tags else None,
+        modules=modules,
     )
     return result.exit_code

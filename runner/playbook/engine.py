@@ -21,6 +21,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,7 +29,7 @@ from pydantic import ValidationError
 from runner.errors import ToolkitError
 from runner.playbook.loader import load_playbook
 from runner.playbook.model import Play, Playbook, Task
-from runner.playbook.modules import Module, ModuleContext
+from runner.playbook.modules import Module, ModuleContext, ModuleSet
 from runner.playbook.output import Reporter
 from runner.playbook.result import Result, Stats, TaskRecord
 from runner.playbook.scope import LazyVars, ScopeRef, chain
@@ -59,8 +60,13 @@ class Engine:
         tags: set[str] | None,
         root: Path,
         state_dir: Path,
+        modules: ModuleSet | None = None,
+        resources: Mapping[str, Any] | None = None,
     ) -> None:
         self.playbook = playbook
+        self.modules = modules or ModuleSet()
+        # Lent by the caller for this run only; modules see it read-only (ctx.resources).
+        self.resources: Mapping[str, Any] = MappingProxyType(dict(resources or {}))
         self.templar = templar
         self.reporter = reporter
         self.extra = dict(extra_vars)
@@ -343,6 +349,7 @@ class Engine:
             task_name=task.name,
             cache=self.cache,
             include=lambda path, v: self.include(path, v, task),
+            resources=self.resources,
         )
         try:
             result = module.run(args, ctx)
@@ -360,7 +367,7 @@ class Engine:
     def include(self, path: Path, variables: dict[str, Any], task: Task) -> Result:
         playbook = task.included
         if playbook is None or playbook.path != path.resolve():
-            playbook = load_playbook(path, self.templar)
+            playbook = load_playbook(path, self.templar, self.modules)
         self.reporter.include_start(playbook.display)
         before = Stats(**self.stats.as_dict())
         self.includes.insert(0, variables)

@@ -20,7 +20,6 @@ import yaml
 from pydantic import ValidationError
 
 from runner.errors import Location, PlaybookError
-from runner.playbook import modules
 from runner.playbook.model import (
     BLOCK_KEYWORDS,
     HANDLER_KEYWORDS,
@@ -30,6 +29,7 @@ from runner.playbook.model import (
     Playbook,
     Task,
 )
+from runner.playbook.modules import ModuleSet
 from runner.playbook.templating import Templar, TemplateFailure, has_template, is_template
 from runner.playbook.yamlpos import PosDict, PosList, load_yaml
 
@@ -52,8 +52,10 @@ def display_path(path: Path) -> str:
 class _Loader:
     """Builds the model for one file; ``stack`` guards include cycles."""
 
-    def __init__(self, path: Path, templar: Templar, stack: tuple[Path, ...]) -> None:
+    def __init__(self, path: Path, templar: Templar, stack: tuple[Path, ...],
+                 modules: ModuleSet) -> None:
         self.path = path
+        self.modules = modules
         self.display = display_path(path)
         self.templar = templar
         self.stack = stack
@@ -224,19 +226,19 @@ class _Loader:
         # "notify" is both a keyword (handler names) and a module (send a message).
         if not candidates and isinstance(raw.get("notify"), dict):
             candidates = ["notify"]
-        module = next((k for k in candidates if modules.known(str(k))), None)
+        module = next((k for k in candidates if self.modules.known(str(k))), None)
         for key in candidates:
             if key == module:
                 continue
             what = "task keyword" if module else "module"
-            pool = sorted(allowed) + (modules.names() if not module else [])
+            pool = sorted(allowed) + (self.modules.names() if not module else [])
             hint = _close(str(key), pool, n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise self.fail(f"unknown {what} {key!r}{extra}", raw.key_pos[key], f"{field}.{key}")
         if module is None:
-            raise self.fail("task has no module (one of: " + ", ".join(modules.names()) + ")",
+            raise self.fail("task has no module (one of: " + ", ".join(self.modules.names()) + ")",
                             pos, field)
-        cls = modules.get(module)
+        cls = self.modules.get(module)
         args = self.module_args(cls, module, raw, field)
         loop_control = self.mapping(raw, "loop_control", f"{field}.loop_control")
         loop = raw.get("loop")
@@ -344,7 +346,7 @@ class _Loader:
         if not path.is_file():
             raise self.fail(f"included playbook not found: {target}", raw.key_pos["include"],
                             f"{field}.include.file")
-        return _Loader(path, self.templar, self.stack + (path,)).load()
+        return _Loader(path, self.templar, self.stack + (path,), self.modules).load()
 
 
 def _walk(tasks: list[Task]) -> list[Task]:
@@ -356,8 +358,8 @@ def _walk(tasks: list[Task]) -> list[Task]:
     return out
 
 
-def load_playbook(path: Path, templar: Templar) -> Playbook:
-    """Parse and validate a playbook (and literal includes); raise PlaybookError on the first
-    problem."""
+def load_playbook(path: Path, templar: Templar, modules: ModuleSet | None = None) -> Playbook:
+    """Parse and validate a playbook (and literal includes) against ``modules`` (default:
+    the built-ins); raise PlaybookError on the first problem."""
     path = Path(path).resolve()
-    return _Loader(path, templar, (path,)).load()
+    return _Loader(path, templar, (path,), modules or ModuleSet()).load()

@@ -63,14 +63,17 @@ def _files(playbook: Playbook) -> list[Path]:
 
 
 class ParseCache:
-    def __init__(self, state_dir: Path | None) -> None:
+    def __init__(self, state_dir: Path | None, modules: str = "") -> None:
         self.dir = state_dir / "cache" / "playbooks" if state_dir is not None else None
+        # The module set's fingerprint: a playbook validated against other modules (a task
+        # key the caller did not hand in) must not be reused.
+        self.modules = modules
 
     def _entry(self, path: Path) -> Path | None:
         if self.dir is None:
             return None
         # The working directory is part of the key: error messages show paths relative to it.
-        key = hashlib.sha256(f"{path}\0{Path.cwd()}".encode()).hexdigest()[:24]
+        key = hashlib.sha256(f"{path}\0{Path.cwd()}\0{self.modules}".encode()).hexdigest()[:24]
         return self.dir / f"{path.stem}-{key}.pickle"
 
     def get(self, path: Path) -> Playbook | None:

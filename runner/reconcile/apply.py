@@ -1,9 +1,10 @@
 """Apply: run a plan's changes through the runbook playbooks, under the apply lock.
 
-Each change runs ``playbooks/deploy.yaml`` (create, replace, restart: pre-checks, the
-health-gated rollout, /model_info, a post-deploy watch, automatic rollback on failure) or
-the ``remove`` play of the same file. The plan is made again after the lock is taken:
-what another apply changed meanwhile is not redone.
+The plan is made once, after the lock is taken (what another apply changed meanwhile is
+not redone), and each change runs ``playbooks/deploy.yaml`` (create, replace, restart:
+pre-checks, the health-gated rollout, a post-deploy watch, automatic rollback on failure;
+``remove`` prunes) with that very action lent to the play's modules: they converge what
+the plan decided and decide nothing again.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.reconcile import context
-from runner.reconcile.context import Env
+from runner.operations.locking import holding_apply_lock
+from runner.operations.workspace import Env
 from runner.reconcile.monitoring import MONITORING, apply_monitoring
 from runner.reconcile.plan import Action, Plan, make_plan
-from runner.state.lock import apply_lock, renew
+from runner.state.lock import renew
 
 DEPLOY_PLAYBOOK = "playbooks/deploy.yaml"
 
@@ -65,7 +66,8 @@ class ApplyResult:
 
 
 def run_action(env: Env, action: Action, *, watch_s: float | None = None) -> ActionOutcome:
-    """One planned change through the deploy playbook."""
+    """One planned change through the deploy playbook (the caller holds the apply lock)."""
+    from runner.operations.service_modules import ENV, PLANNED, service_modules
     from runner.playbook import run_playbook
 
     started = time.monotonic()
@@ -80,14 +82,11 @@ def run_action(env: Env, action: Action, *, watch_s: float | None = None) -> Act
         "environment": env.environment,
         "watch_s": env.platform.platform.post_deploy_watch_s if watch_s is None else watch_s,
     }
-    context.bind(env)
-    try:
-        result = run_playbook(
-            env.root / DEPLOY_PLAYBOOK, extra_vars=variables, root=env.root,
-            state_dir=env.state, output=None if env.quiet else sys.stderr,
-        )
-    finally:
-        context.bind(None)
+    result = run_playbook(
+        env.root / DEPLOY_PLAYBOOK, extra_vars=variables, root=env.root,
+        state_dir=env.state, output=None if env.quiet else sys.stderr,
+        modules=service_modules(), resources={ENV: env, PLANNED: {action.service: action}},
+    )
     rolled_back = result.stats.rescued > 0
     ok = result.ok and not rolled_back
     if ok:
@@ -113,10 +112,7 @@ def apply(env: Env, *, services: list[str] | None = None,
           watch_s: float | None = None) -> ApplyResult:
     """Plan and converge under the apply lock (a live holder: LockHeld at once)."""
     began = time.monotonic()  # duration_s in the audit event feeds the exporter's histogram
-    with apply_lock(env.store, actor=env.actor) as taken_over:
-        if taken_over is not None:
-            env.progress(f"took over the apply lock from {taken_over.describe()} "
-                         f"({taken_over.gone_because()})")
+    with holding_apply_lock(env) as taken_over:
         plan = make_plan(env.platform, env.runtime, env.store, tracking_uri=env.tracking_uri,
                          services=services)
         result = ApplyResult(plan, taken_over=taken_over.describe() if taken_over else "")

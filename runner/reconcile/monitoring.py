@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from runner.runtime import monitoring_config as config
 
 if TYPE_CHECKING:
-    from runner.reconcile.context import Env
+    from runner.operations.workspace import Env
     from runner.spec.models import Platform
 
 MONITORING = "monitoring"

@@ -1,46 +1,28 @@
 """Plan: desired state (specs) against facts (runtime, registry, state store).
 
-One action per service, each with its reason: ``create`` (nothing runs), ``replace``
-(model version, runtime config or replica count changed), ``restart`` (a replica
-crashed or is unhealthy), ``remove`` (running but no longer in the specs: prune) or
-``noop`` (with the sentence that explains why nothing is needed). Planning only reads;
-apply executes exactly these actions.
+Every service is decided once (``runner.operations.decide.plan_service``: ``create``,
+``replace``, ``restart``, ``noop`` with the sentence that explains why), services running
+but no longer in the specs get ``remove``, and an action whose model version is not in
+the registry carries its ``problem``. Planning only reads; apply hands these very actions
+to the deploy playbook, which executes them without deciding again.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
-from runner.reconcile.desired import replica_spec
+from runner.operations.decide import Action, Kind, plan_service
+from runner.operations.desired import replica_spec
+from runner.operations.registry_facts import existing_versions
 from runner.reconcile.monitoring import MONITORING, plan_monitoring
-from runner.reconcile.registry import existing_versions
-from runner.runtime.base import ReplicaFact, ReplicaSpec, Runtime
+from runner.runtime.base import ReplicaSpec, Runtime
 from runner.spec.models import Platform
-from runner.state.store import Revision, StateStore
+from runner.state.store import StateStore
 
-Kind = Literal["create", "replace", "restart", "remove", "noop"]
+__all__ = ["SYMBOL", "Action", "Kind", "Plan", "make_plan", "plan_service"]
+
 SYMBOL = {"create": "+", "replace": "~", "restart": "↻", "remove": "-", "noop": "="}
-
-
-@dataclass(frozen=True)
-class Action:
-    service: str
-    kind: Kind
-    reason: str
-    before: dict[str, Any] = field(default_factory=dict)
-    after: dict[str, Any] = field(default_factory=dict)
-    replicas: tuple[str, ...] = ()  # the replicas the reason is about
-    problem: str = ""  # why applying would fail (e.g. model version not in the registry)
-
-    @property
-    def changes(self) -> bool:
-        return self.kind != "noop"
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["replicas"] = list(self.replicas)
-        return out
 
 
 @dataclass(frozen=True)
@@ -85,55 +67,6 @@ class Plan:
         return "\n".join(lines)
 
 
-def _state(fact: ReplicaFact) -> dict[str, Any]:
-    return {"model_version": fact.model_version, "spec_hash": fact.spec_hash}
-
-
-def plan_service(
-    spec: ReplicaSpec, replicas: int, facts: list[ReplicaFact], current: Revision | None
-) -> Action:
-    """The one action ``spec.service`` needs, given its replicas' facts."""
-    name = spec.service
-    after = {"model_version": spec.model_version, "spec_hash": spec.spec_hash, "replicas": replicas}
-    running = [f for f in facts if f.running]
-    dead = [f for f in facts if not f.running]
-    at_rev = [f for f in running if f.revision == spec.revision]
-    stale = [f for f in running if f.revision != spec.revision]
-    before: dict[str, Any] = {"replicas": len(running)}
-    if running:
-        before.update(_state(stale[0] if stale else running[0]))
-    if not running and not dead:
-        return Action(name, "create", f"not running; deploy model v{spec.model_version} "
-                      f"with {replicas} replica(s)", {}, after)
-    if stale or (dead and not at_rev and all(f.revision != spec.revision for f in dead)):
-        old = stale[0] if stale else dead[0]
-        reasons = []
-        if old.model_version != spec.model_version:
-            reasons.append(f"model version {old.model_version} -> {spec.model_version}")
-        if old.spec_hash != spec.spec_hash:
-            reasons.append(
-                f"config changed (spec hash {old.spec_hash[:8]} -> {spec.spec_hash[:8]})"
-            )
-        if len(facts) != replicas:  # crashed replicas count: they are still wanted
-            reasons.append(f"replicas {len(facts)} -> {replicas}")
-        return Action(name, "replace", "; ".join(reasons), before, after,
-                      tuple(f.replica for f in stale or dead))
-    sick = [f for f in at_rev if f.healthy is False]
-    if dead or sick:
-        parts = [f"replica {f.replica} (pid {f.pid}) is not running" for f in dead]
-        parts += [f"replica {f.replica} (pid {f.pid}) is unhealthy" for f in sick]
-        return Action(name, "restart", "; ".join(parts), before, after,
-                      tuple(f.replica for f in dead + sick))
-    if len(at_rev) != replicas:
-        return Action(name, "replace", f"replicas {len(at_rev)} -> {replicas}", before, after,
-                      tuple(f.replica for f in at_rev))
-    where = f"revision {current.number}" if current is not None else "an unrecorded revision"
-    health = "healthy" if all(f.healthy for f in at_rev) else "running (health not checked)"
-    return Action(name, "noop",
-                  f"{name} is at {where}, {health} (model v{spec.model_version}, "
-                  f"{replicas} replica{'s' if replicas != 1 else ''})", before, after)
-
-
 def make_plan(
     platform: Platform,
     runtime: Runtime,
@@ -160,6 +93,7 @@ def make_plan(
                     gone, "remove",
                     f"not in specs: prune {len(running)} running replica(s)",
                     {"replicas": len(running)}, {}, tuple(f.replica for f in facts[gone]),
+                    observed=tuple(facts[gone]),
                 ))
     if services is None:  # the monitoring component (runner/reconcile/monitoring.py)
         actions += [Action(MONITORING, *s) for s in plan_monitoring(platform, store.path.parent)]

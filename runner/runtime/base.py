@@ -189,17 +189,21 @@ class Runtime(abc.ABC):
 
 
     def converge(
-        self, spec: ReplicaSpec, replicas: int, progress: Progress | None = None
+        self, spec: ReplicaSpec, replicas: int, progress: Progress | None = None,
+        current: list[ReplicaFact] | None = None,
     ) -> ConvergeResult:
         """Bring ``spec.service`` to ``replicas`` healthy replicas at ``spec``'s revision.
 
         Rolling and health-gated: for each old replica a new one is started and verified
         first, then the old one stops. Idempotent and safe to re-run after a crash: dead
         records are cleaned, healthy replicas already at the revision are kept.
+        ``current``: the facts the caller decided on (a plan's), acted on as seen; None:
+        read them now.
         """
         say = progress or (lambda _msg: None)
         result = ConvergeResult()
-        current = self.facts([spec.service]).get(spec.service, [])
+        if current is None:
+            current = self.facts([spec.service]).get(spec.service, [])
         for dead in [f for f in current if not f.running]:
             self.forget(dead)
             result.cleaned.append(dead.replica)

@@ -85,7 +85,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         saved = {k: os.environ.get(k) for k in ("MLGITOPS_ROOT", "MLGITOPS_STATE_DIR")}
         os.environ.update(MLGITOPS_ROOT=str(root), MLGITOPS_STATE_DIR=str(lab.state))
         try:
-            from runner.reconcile.context import open_env
+            from runner.operations.workspace import open_env
 
             open_env(root, "dev", quiet=True).runtime.remove("bankchurn")
         finally:

@@ -37,9 +37,9 @@ from reconcile_fixtures import (
     set_version,
 )
 
+from runner.commands.converge import reconcile_command
 from runner.monitor import store
-from runner.reconcile.commands import reconcile_command
-from runner.reconcile.context import open_env
+from runner.operations.workspace import open_env
 from runner.render.artifacts import render_all
 
 pytestmark = [

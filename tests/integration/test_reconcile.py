@@ -28,16 +28,11 @@ from reconcile_fixtures import (
     set_version,
 )
 
+from runner.commands.converge import plan_command, reconcile_command, rollback_command
+from runner.commands.platform_up import health_command
+from runner.commands.status import history_command, status_command
 from runner.errors import LockHeld
-from runner.reconcile.commands import (
-    history_command,
-    plan_command,
-    reconcile_command,
-    rollback_command,
-    status_command,
-)
-from runner.reconcile.context import open_env
-from runner.reconcile.platform import health_command
+from runner.operations import open_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -179,7 +174,7 @@ def test_second_apply_fails_at_once_naming_the_holder(platform):
         proc.wait()
 
 
-RUNNER = "from runner.reconcile.commands import reconcile_command as r; r()"
+RUNNER = "from runner.commands.converge import reconcile_command as r; r()"
 
 
 def test_runner_killed_mid_apply_next_reconcile_converges(platform):
@@ -214,7 +209,7 @@ def test_killed_replica_is_named_by_plan_and_watch_heals_it_within_one_interval(
     out = capsys.readouterr().out
     assert "restart" in out and victim.replica in out and "not running" in out
     interval = 3
-    code = f"from runner.reconcile.commands import reconcile_command as r; r(watch={interval})"
+    code = f"from runner.commands.converge import reconcile_command as r; r(watch={interval})"
     killed = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)

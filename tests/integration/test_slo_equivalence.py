@@ -2,7 +2,7 @@
 
 Each scenario drives real service metrics (``runner.serving.metrics.ServiceMetrics``, what
 a replica exports) from a "before" to an "after" state. The watch's side parses the two
-/metrics texts and judges them with ``runner.slo`` exactly as ``runner.reconcile.watch``
+/metrics texts and judges them with ``runner.slo`` exactly as ``runner.operations.watch``
 does. The rules' side feeds the very same sample values, five minutes apart, to promtool
 as input series of the rendered critical rules (``runner.render.alerts``) and expects an
 alert exactly where the watch said "breached". One promtool run checks every scenario; the

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.playbook import run_playbook
+from runner.playbook_catalog import toolkit_modules
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -18,7 +19,8 @@ def test_retrain_check_mode_touches_nothing(tmp_path: Path,
     spec = REPO / "specs" / "services" / "bankchurn.yaml"
     before = spec.read_text()
     result = run_playbook(REPO / "playbooks" / "retrain.yaml", {"service": "bankchurn"},
-                          check=True, root=REPO, state_dir=tmp_path / "state", output=None)
+                          check=True, root=REPO, state_dir=tmp_path / "state", output=None,
+                          modules=toolkit_modules())
     assert result.ok, [r.msg for r in result.failures]
     by_name = {r.name: r for r in result.records}
     assert by_name["Pull and validate the training data"].msg.startswith(
@@ -30,7 +32,8 @@ def test_retrain_check_mode_touches_nothing(tmp_path: Path,
 
 def test_unknown_service_fails_in_the_first_task(tmp_path: Path) -> None:
     result = run_playbook(REPO / "playbooks" / "retrain.yaml", {"service": "nope"},
-                          root=REPO, state_dir=tmp_path / "state", output=None)
+                          root=REPO, state_dir=tmp_path / "state", output=None,
+                          modules=toolkit_modules())
     assert not result.ok
     assert "nope is not in the specs" in result.failures[0].msg
     assert len(result.records) == 1

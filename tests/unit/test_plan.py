@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.operations.specedit import set_model_version, set_top_scalar
 from runner.reconcile.plan import Action, Plan, plan_service
-from runner.reconcile.specedit import set_model_version, set_top_scalar
 from runner.runtime.base import ReplicaFact, ReplicaSpec
 from runner.state.store import Revision
 

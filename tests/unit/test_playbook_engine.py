@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from runner.errors import PlaybookError
 from runner.playbook import RunResult, run_playbook
 
 FIXTURES = Path(__file__).parent / "playbooks"
@@ -409,11 +410,10 @@ def test_include_runs_another_playbook_with_vars(tmp_path: Path) -> None:
     assert result.stats.changed == 2  # the included tasks, not the include lines
 
 
-def test_register_a_module(tmp_path: Path) -> None:
+def test_a_caller_hands_in_its_modules(tmp_path: Path) -> None:
     from pydantic import BaseModel, ConfigDict
 
-    from runner.playbook import Module, ModuleContext, Result, register
-    from runner.playbook.modules import REGISTRY
+    from runner.playbook import Module, ModuleContext, Result
 
     class EchoArgs(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -424,20 +424,28 @@ def test_register_a_module(tmp_path: Path) -> None:
 
         def run(self, args: EchoArgs, ctx: ModuleContext) -> Result:
             return Result(changed=not ctx.check_mode, msg=f"value {args.value}",
-                          data={"double": args.value * 2})
+                          data={"double": args.value * 2, "lent": ctx.resources.get("lent")})
 
-    register("echo_test", Echo)
-    try:
-        result, out = run(tmp_path, """
+    text = """
 - tasks:
     - echo_test: {value: "{{ 20 + 1 }}"}
       register: e
-    - assert: {that: "e.double == 42"}
-""")
-        assert result.ok, out
-        assert "changed  echo_test - value 21" in out
-    finally:
-        REGISTRY.pop("echo_test", None)
+    - assert: {that: "e.double == 42 and e.lent == 'yes'"}
+"""
+    path = tmp_path / "pb.yaml"
+    path.write_text(text)
+    out = io.StringIO()
+    result = run_playbook(path, output=out, state_dir=tmp_path / "state", root=tmp_path,
+                          modules={"echo_test": Echo}, resources={"lent": "yes"})
+    assert result.ok, out.getvalue()
+    assert "changed  echo_test - value 21" in out.getvalue()
+    # The same file without the module: unknown at load time, not served from the parse
+    # cache validated with it.
+    with pytest.raises(PlaybookError, match="unknown module 'echo_test'"):
+        run_playbook(path, output=None, state_dir=tmp_path / "state", root=tmp_path)
+    with pytest.raises(PlaybookError, match="'debug' is built in"):
+        run_playbook(path, output=None, state_dir=tmp_path / "state", root=tmp_path,
+                     modules={"debug": Echo})
 
 
 # -- command line ---------------------------------------------------------------------------

@@ -108,10 +108,10 @@ def test_nan_infinity_and_lone_surrogates_are_422_without_a_traceback(
 
 
 def test_a_lone_surrogate_in_free_text_is_refused(tmp_path: Path) -> None:
-    from runner.ml.schemas import get_schema
+    from runner.ml.project import load_project
     from runner.serving.records import record_model
 
-    schema = get_schema("carvision")
+    schema = load_project(Path(__file__).parents[2] / "projects" / "carvision").contract
     text = [c.name for c in schema.features if c.kind == "text"]
     assert text, "carvision has free-text columns"
     model = record_model(schema)

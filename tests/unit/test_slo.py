@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from runner import slo
-from runner.reconcile import watch
+from runner.operations import watch
 from runner.render.alerts import service_alerts
 from runner.serving.metrics import ServiceMetrics
 from runner.spec import load_platform

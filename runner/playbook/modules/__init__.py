@@ -1,21 +1,20 @@
-"""Playbook modules: the base class, the context a module runs with, and the REGISTRY.
+"""Playbook modules: the base class, the context a module runs with, and ``ModuleSet``.
 
 Writing a module
 ----------------
 A module is a small class with a pydantic ``Args`` model and ``run(args, ctx) -> Result``::
 
     from pydantic import BaseModel, ConfigDict
-    from runner.playbook.modules import Module, ModuleContext, register
+    from runner.playbook.modules import Module, ModuleContext
     from runner.playbook.result import Result
 
-    class ServiceArgs(BaseModel):
+    class EchoArgs(BaseModel):
         model_config = ConfigDict(extra="forbid")   # unknown arguments fail at load time
-        name: str
-        state: str = "deployed"
+        value: str
 
-    class ServiceModule(Module):
-        Args = ServiceArgs
-        def run(self, args: ServiceArgs, ctx: ModuleContext) -> Result:
+    class Echo(Module):
+        Args = EchoArgs
+        def run(self, args: EchoArgs, ctx: ModuleContext) -> Result:
             plan = ...                                  # compute the plan/diff in both modes
             if plan and not ctx.check_mode:             # guard only the side effect
                 ...
@@ -25,29 +24,26 @@ Rules: compute the diff in check mode too and guard only the side effect; explai
 in ``msg``; never put secrets in ``msg``/``data``; import heavy libraries inside ``run``.
 Raise ``runner.errors`` exceptions or return ``Result(failed=True, msg=...)`` to fail.
 
-Registering a module
---------------------
-``register(name, target)`` where ``target`` is the class or a lazy ``"pkg.module:Class"``
-string (imported on first use, so the CLI does not pay for modules a playbook never uses).
-Packages outside runner.playbook register theirs in a ``playbook_modules`` module, e.g.
-``runner/reconcile/playbook_modules.py``::
+Giving modules to a run
+-----------------------
+The engine knows its built-ins (``builtin_modules()``). Every other module is handed to
+the run by its caller, as a mapping of task key to class::
 
-    from runner.playbook.modules import register
-    register("service", "runner.reconcile.service_module:ServiceModule")
-    register("rollback", "runner.reconcile.service_module:RollbackModule")
+    run_playbook("playbooks/x.yaml", modules={"echo": Echo})
 
-Every package named in ``PLUGIN_PACKAGES`` is imported (if it exists) the first time a
-playbook names a module that is not built in. Calling ``register`` directly before
-``run_playbook`` works too (tests do that).
+The toolkit's own (``service``, ``rollback``, ``watch``, ``retrain_*``, ``promote``) are
+listed by ``runner.playbook_catalog.toolkit_modules()``, which the commands pass. Objects a
+module should share with its caller (an opened environment, the plan being applied) go in
+``run_playbook(..., resources={...})`` and reach the module as ``ctx.resources``.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -72,6 +68,8 @@ class ModuleContext:
     cache: dict[str, Any] = field(default_factory=dict)
     # include: runs another playbook file within this run -> Result (set by the engine).
     include: Callable[[Path, dict[str, Any]], Result] | None = None
+    # What the caller of run_playbook lent this run (read-only): see the package docstring.
+    resources: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def resolve(self, path: str, *, base: str = "root") -> Path:
         """A user path: absolute as is, else relative to the repo root or the playbook dir."""
@@ -79,6 +77,10 @@ class ModuleContext:
         if p.is_absolute():
             return p
         return (self.playbook_dir if base == "playbook" else self.root) / p
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Call ``closer`` when the run ends (a resource a module opened for itself)."""
+        self.cache.setdefault("closers", []).append(closer)
 
 
 class Module:
@@ -95,77 +97,56 @@ class Module:
         raise NotImplementedError
 
 
-REGISTRY: dict[str, type[Module] | str] = {
-    "set_fact": "runner.playbook.modules.core:SetFact",
-    "assert": "runner.playbook.modules.core:Assert",
-    "command": "runner.playbook.modules.core:Command",
-    "include": "runner.playbook.modules.core:Include",
-    "debug": "runner.playbook.modules.core:Debug",
-    "http": "runner.playbook.modules.net:Http",
-    "wait_for": "runner.playbook.modules.net:WaitFor",
-    "template": "runner.playbook.modules.files:Template",
-    "copy": "runner.playbook.modules.files:Copy",
-    "render": "runner.playbook.modules.files:Render",
-    "notify": "runner.playbook.modules.notify:Notify",
-    "dvc": "runner.playbook.modules.ml:Dvc",
-    "mlflow": "runner.playbook.modules.ml:Mlflow",
-}
+def builtin_modules() -> dict[str, type[Module]]:
+    """The engine's own modules by task key (a fresh dict: callers may extend their copy)."""
+    # Imported here: these files import Module from this package.
+    from runner.playbook.modules import core, files, ml, net, notify
 
-# Packages that register modules owned by other parts of the runner (see the docstring).
-PLUGIN_PACKAGES: list[str] = [
-    "runner.reconcile.playbook_modules",
-    "runner.runtime.playbook_modules",
-    "runner.lifecycle.playbook_modules",
-]
-_plugins_loaded = False
+    return {
+        "set_fact": core.SetFact,
+        "assert": core.Assert,
+        "command": core.Command,
+        "include": core.Include,
+        "debug": core.Debug,
+        "http": net.Http,
+        "wait_for": net.WaitFor,
+        "template": files.Template,
+        "copy": files.Copy,
+        "render": files.Render,
+        "notify": notify.Notify,
+        "dvc": ml.Dvc,
+        "mlflow": ml.Mlflow,
+    }
 
 
-def register(name: str, target: type[Module] | str) -> None:
-    """Make ``name`` usable as a task key: a Module subclass or ``"pkg.module:Class"``."""
-    REGISTRY[name] = target
+class ModuleSet:
+    """The modules one run may use, by task key: the built-ins plus the caller's (immutable)."""
 
+    def __init__(self, extra: Mapping[str, type[Module]] | None = None) -> None:
+        table = builtin_modules()
+        for name, cls in (extra or {}).items():
+            if not (isinstance(cls, type) and issubclass(cls, Module)):
+                raise PlaybookError(f"module {name!r}: {cls!r} is not a Module subclass")
+            if name in table and table[name] is not cls:
+                raise PlaybookError(f"module {name!r} is built in; pick another task key")
+            table[name] = cls
+        self._table: Mapping[str, type[Module]] = MappingProxyType(table)
 
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for dotted in PLUGIN_PACKAGES:
+    def known(self, name: str) -> bool:
+        return name in self._table
+
+    def get(self, name: str) -> type[Module]:
+        """The module class for ``name``."""
         try:
-            found = importlib.util.find_spec(dotted) is not None
-        except ModuleNotFoundError:
-            found = False
-        if found:
-            try:
-                importlib.import_module(dotted)
-            except Exception as exc:  # a broken plugin package: say which, in one line
-                raise PlaybookError(f"cannot load playbook modules from {dotted}: "
-                                    f"{type(exc).__name__}: {exc}") from None
+            return self._table[name]
+        except KeyError:
+            raise PlaybookError(f"unknown module {name!r}") from None
 
+    def names(self) -> list[str]:
+        return sorted(self._table)
 
-def known(name: str) -> bool:
-    """Is ``name`` a module (loading plugin packages if it is not built in)?"""
-    if name not in REGISTRY:
-        _load_plugins()
-    return name in REGISTRY
-
-
-def get(name: str) -> type[Module]:
-    """The module class for ``name``; lazy entries are imported (and cached) here."""
-    if not known(name):
-        raise PlaybookError(f"unknown module {name!r}")
-    target = REGISTRY[name]
-    if isinstance(target, str):
-        mod_name, _, cls_name = target.partition(":")
-        try:
-            target = getattr(importlib.import_module(mod_name), cls_name)
-        except (ImportError, AttributeError) as exc:
-            raise PlaybookError(f"module {name!r} cannot be loaded from {target}: {exc}") from None
-        assert isinstance(target, type)
-        REGISTRY[name] = target
-    return target
-
-
-def names() -> list[str]:
-    _load_plugins()
-    return sorted(REGISTRY)
+    def fingerprint(self) -> str:
+        """Identity of the set (task keys and classes): part of the parse cache's key."""
+        text = "\n".join(f"{n}={c.__module__}:{c.__qualname__}" for n, c in sorted(
+            self._table.items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

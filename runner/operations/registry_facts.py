@@ -3,7 +3,7 @@
 ``inv plan`` must stay well under a second, and ``import mlflow`` alone takes about 4 s.
 The registry tables are read directly when the tracking URI is the sqlite file, or
 through the REST API when it is a server. Writes (the ``production`` alias) go through
-the mlflow client in ``runner.reconcile.alias``.
+the mlflow client in ``runner.operations.production_alias``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""Everything one reconcile run works with, opened once: specs, state, runtime, registry URI."""
+"""Everything one run of the service operations works with, opened once: specs, state,
+runtime, registry URI.
+
+A command opens one ``Env`` and lends it to the playbooks it runs
+(``run_playbook(..., resources={ENV: env})``); a module run standalone opens its own
+(``runner.operations.service_modules``). Nothing here is global.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.reconcile.desired import replica_spec
+from runner.operations.desired import replica_spec
 from runner.runtime import Runtime, get_runtime
 from runner.runtime.base import ReplicaSpec
 from runner.spec.models import Platform
@@ -49,7 +55,7 @@ class Env:
 
 def open_env(root: Path | None = None, environment: str = "dev", quiet: bool = False) -> Env:
     """Load and validate the specs (raises SpecError before anything is touched)."""
-    from runner.reconcile.speccache import load_platform_cached
+    from runner.operations.speccache import load_platform_cached
 
     root = (root or repo_root()).resolve()
     platform = load_platform_cached(root, environment, state_dir(root) / "cache")
@@ -67,19 +73,3 @@ def open_env(root: Path | None = None, environment: str = "dev", quiet: bool = F
         quiet=quiet,
     )
 
-
-# The Env of the apply in progress: playbook modules run inside it and reuse it rather
-# than loading the specs and opening the store again for every task.
-_bound: Env | None = None
-
-
-def bind(env: Env | None) -> None:
-    global _bound
-    _bound = env
-
-
-def for_module(root: Path, environment: str | None) -> Env:
-    """The Env a playbook module should act in: the bound one, else a fresh one."""
-    if _bound is not None and _bound.root == root.resolve():
-        return _bound
-    return open_env(root, environment or "dev")

@@ -14,31 +14,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner.errors import NotInstalled, ToolkitError
-from runner.reconcile.context import Env, open_env
-from runner.reconcile.registry import existing_versions
+from runner.commands.status import (
+    daemon_rows,
+    mlflow_daemon,
+    monitoring_daemons,
+    status_rows,
+    status_table,
+)
+from runner.errors import ToolkitError
+from runner.operations import Env, open_env
+from runner.operations.registry_facts import existing_versions
 from runner.runtime import daemons, health
-
-
-def _mlflow(env: Env) -> daemons.Daemon:
-    m = env.platform.platform.mlflow
-    return daemons.mlflow_daemon(env.state, m.port, m.workers)
-
-
-def _monitoring(env: Env) -> list[daemons.Daemon]:
-    """The monitor, and Prometheus and Alertmanager when installed (NotInstalled: skipped)."""
-    from runner.monitor.server import monitor_daemon
-
-    mon = env.platform.platform.monitoring
-    # The runner's exporter + alert webhook first, so Prometheus' first scrape finds it.
-    found = [monitor_daemon(env.state, env.root, mon.exporter.port, env.environment)]
-    for make, port in ((daemons.prometheus_daemon, mon.prometheus.port),
-                       (daemons.alertmanager_daemon, mon.alertmanager.port)):
-        try:
-            found.append(make(env.state, port))
-        except NotInstalled:
-            continue
-    return found
 
 
 def stage_monitoring(env: Env) -> list[str]:
@@ -98,12 +84,11 @@ def render(env: Env) -> int:
 
 def up_command(env_name: str = "dev") -> int:
     """Bring everything up and print the status table; idempotent."""
-    from runner.reconcile.apply import apply
-    from runner.reconcile.commands import status_rows, status_table
+    from runner.reconcile import apply
 
     env = open_env(None, env_name)
     env.progress(f"MLflow on 127.0.0.1:{env.platform.platform.mlflow.port}")
-    daemons.ensure(env.state, _mlflow(env))
+    daemons.ensure(env.state, mlflow_daemon(env))
     ensure_models(env)
     env.progress(f"rendered {render(env)} files into generated/{env_name}/")
     result = apply(env, watch_s=0)
@@ -112,7 +97,7 @@ def up_command(env_name: str = "dev") -> int:
         from runner.monitor.webhook_token import ensure_token  # Alertmanager's webhook token
 
         ensure_token(env.state)
-        for d in _monitoring(env):
+        for d in monitoring_daemons(env):
             try:
                 was_up = daemons.status(env.state, d).healthy
                 daemons.ensure(env.state, d)
@@ -149,15 +134,6 @@ def down_command(env_name: str = "dev") -> int:
                 print(f"stopped {name}")
     env.store.audit("down", actor=env.actor, outcome="ok")
     return 0
-
-
-def daemon_rows(env: Env) -> list[dict[str, object]]:
-    rows = []
-    for d in [_mlflow(env), *_monitoring(env)]:
-        st = daemons.status(env.state, d)
-        state = "healthy" if st.healthy else ("starting" if st.running else "stopped")
-        rows.append({"name": d.name, "port": d.port, "state": state, "pid": st.pid})
-    return rows
 
 
 def endpoints(env: Env) -> list[tuple[str, int, str, bool]]:

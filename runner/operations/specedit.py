@@ -3,12 +3,21 @@
 A rollback or promotion changes one or two scalars (``model.version``, ``image``). A YAML
 round-trip would drop comments and reflow the file, so the edit is a targeted line edit
 of that value, checked afterwards by loading the specs again.
+
+Edits are atomic (a temporary file renamed over the spec: a reader or a crash sees the
+old file or the new one, never half of one), and ``restored_on_failure`` puts the
+original back when a later step (validation, ``git commit``) fails, so the working tree
+never holds an edit that is not committed.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from runner.errors import PermanentError, ToolkitError
@@ -56,8 +65,43 @@ def edit_service_spec(path: Path, *, version: int, image: str | None = None) -> 
         new = set_top_scalar(new, "image", image)
     if new == text:
         return False
-    path.write_text(new)
+    write_atomic(path, new)
     return True
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path``'s content in one rename, keeping its permission bits."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def restored_on_failure(root: Path, path: Path) -> Iterator[None]:
+    """Run the ``with`` body (edit, check, commit); on any failure restore ``path``.
+
+    The file gets its original text back and, best effort, the index its committed entry
+    (a ``git add`` may have staged the edit before ``git commit`` failed)."""
+    original = path.read_text(encoding="utf-8")
+    try:
+        yield
+    except BaseException:
+        if path.read_text(encoding="utf-8") != original:
+            write_atomic(path, original)
+        try:
+            rel = str(path.resolve().relative_to(root.resolve()))
+            git(root, "reset", "-q", "--", rel)
+        except (ToolkitError, OSError, ValueError):
+            pass  # e.g. the same stale index.lock: then nothing was staged either
+        raise
 
 
 def git(root: Path, *args: str) -> str:

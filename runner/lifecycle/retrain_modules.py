@@ -1,5 +1,6 @@
 """Playbook modules of the retrain play: ``retrain_data``, ``retrain_train``,
-``retrain_gate`` and ``promote`` (registered in ``runner.lifecycle.playbook_modules``).
+``retrain_gate`` and ``promote`` (listed by ``retrain_modules()``; the commands hand them
+to the engine through ``runner.playbook_catalog``).
 
 Thin: each parses its arguments and calls one function of ``runner.lifecycle.steps`` or
 ``runner.lifecycle.promote``. They pass one run folder between them (``run_dir``). Check
@@ -130,3 +131,9 @@ class Promote(Module):
                           f"(commit {done['commit'][:8] or 'none'}): {done['msg']}",
                       diff={"before": {"model.version": done["from_version"]},
                             "after": {"model.version": done["to_version"]}})
+
+
+def retrain_modules() -> dict[str, type[Module]]:
+    """This package's playbook modules by task key (what ``playbooks/retrain.yaml`` uses)."""
+    return {"retrain_data": RetrainData, "retrain_train": RetrainTrain,
+            "retrain_gate": RetrainGate, "promote": Promote}

@@ -1,0 +1,124 @@
+"""What ``inv status`` and ``inv history`` print: services against their specs, the
+platform's processes, and one service's revisions and audit events."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from runner.commands.converge import dump
+from runner.operations import Env, open_env
+from runner.runtime import daemons
+
+
+def mlflow_daemon(env: Env) -> daemons.Daemon:
+    m = env.platform.platform.mlflow
+    return daemons.mlflow_daemon(env.state, m.port, m.workers)
+
+
+def monitoring_daemons(env: Env) -> list[daemons.Daemon]:
+    """The monitor, and Prometheus and Alertmanager when installed (NotInstalled: skipped)."""
+    from runner.errors import NotInstalled
+    from runner.monitor.server import monitor_daemon
+
+    mon = env.platform.platform.monitoring
+    # The runner's exporter + alert webhook first, so Prometheus' first scrape finds it.
+    found = [monitor_daemon(env.state, env.root, mon.exporter.port, env.environment)]
+    for make, port in ((daemons.prometheus_daemon, mon.prometheus.port),
+                       (daemons.alertmanager_daemon, mon.alertmanager.port)):
+        try:
+            found.append(make(env.state, port))
+        except NotInstalled:
+            continue
+    return found
+
+
+def daemon_rows(env: Env) -> list[dict[str, object]]:
+    rows = []
+    for d in [mlflow_daemon(env), *monitoring_daemons(env)]:
+        st = daemons.status(env.state, d)
+        state = "healthy" if st.healthy else ("starting" if st.running else "stopped")
+        rows.append({"name": d.name, "port": d.port, "state": state, "pid": st.pid})
+    return rows
+
+
+def status_rows(env: Env) -> list[dict[str, object]]:
+    """One row per service: desired vs running, revision, health, pids."""
+    facts = env.runtime.facts(None)
+    current = env.store.current_all()
+    rows: list[dict[str, object]] = []
+    for name in sorted(set(env.platform.services) | set(facts)):
+        svc = env.platform.services.get(name)
+        live = [f for f in facts.get(name, []) if f.running]
+        rev = current.get(name)
+        rows.append({
+            "service": name,
+            "port": svc.port if svc else (live[0].port if live else None),
+            "desired_version": svc.model.version if svc else None,
+            "running_versions": sorted({f.model_version for f in live}),
+            "replicas": f"{len(live)}/{svc.replicas if svc else 0}",
+            "healthy": bool(live) and all(f.healthy for f in live),
+            "revision": rev.number if rev else None,
+            "pids": [f.pid for f in live],
+            # Parked previous revision (warm standby for a fast rollback): not serving.
+            "standby_versions": sorted({f.model_version for f in env.runtime.standby(name)
+                                        if f.running}),
+        })
+    return rows
+
+
+def status_command(env_name: str = "dev", as_json: bool = False) -> int:
+    env = open_env(None, env_name, quiet=True)
+    rows = status_rows(env)
+    daemons = daemon_rows(env)
+    if as_json:
+        dump({"services": rows, "platform": daemons})
+        return 0
+    print(status_table(rows, daemons))
+    return 0
+
+
+def status_table(rows: list[dict[str, object]], daemons: list[dict[str, object]]) -> str:
+    head = f"{'SERVICE':<14}{'PORT':<7}{'MODEL':<8}{'RUNNING':<10}{'REPLICAS':<10}"
+    head += f"{'REV':<6}{'HEALTH':<10}PIDS"
+    lines = [head]
+    for r in rows:
+        running = ",".join(f"v{v}" for v in r["running_versions"]) or "-"  # type: ignore[attr-defined]
+        desired = f"v{r['desired_version']}" if r["desired_version"] else "-"
+        lines.append(
+            f"{r['service']:<14}{r['port'] or '-'!s:<7}{desired:<8}{running:<10}"
+            f"{r['replicas']!s:<10}{r['revision'] or '-'!s:<6}"
+            f"{'healthy' if r['healthy'] else 'DOWN':<10}{','.join(map(str, r['pids']))}"  # type: ignore[call-overload]
+        )
+    lines.append("")
+    lines.append(f"{'COMPONENT':<14}{'PORT':<7}{'STATE':<14}PID")
+    for d in daemons:
+        lines.append(f"{d['name']!s:<14}{d['port']!s:<7}{d['state']!s:<14}{d['pid'] or '-'}")
+    return "\n".join(lines)
+
+
+def history_command(service: str, env_name: str = "dev", as_json: bool = False) -> int:
+    """Revisions and audit events of one service, oldest first."""
+    env = open_env(None, env_name, quiet=True)
+    revisions = env.store.revisions(service)
+    events = env.store.events(service)
+    if as_json:
+        dump({"revisions": [r.as_dict() for r in revisions],
+               "audit": [e.__dict__ for e in events]})
+        return 0
+    if not revisions and not events:
+        print(f"{service}: no history")
+        return 0
+    print(f"{'REV':<5}{'WHEN':<21}{'MODEL':<7}{'SPEC':<10}{'OUTCOME':<13}{'ACTOR':<12}"
+          f"{'COMMIT':<9}REASON")
+    for r in revisions:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at))
+        print(f"{r.number:<5}{when:<21}v{r.model_version:<6}{r.spec_hash[:8]:<10}"
+              f"{r.outcome:<13}{r.actor[:11]:<12}{r.git_commit[:8]:<9}{r.reason}")
+    print("\nAudit:")
+    for e in events:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at))
+        extra = {k: v for k, v in e.detail.items() if k in ("reason", "no_commit", "error",
+                                                            "to_revision", "revision")}
+        print(f"  {when} {e.action:<9} {e.outcome:<7} {e.actor} {json.dumps(extra)}")
+    return 0
