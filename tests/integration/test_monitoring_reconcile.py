@@ -32,8 +32,8 @@ from monitoring_stack import have_binaries, wait_for
 from reconcile_fixtures import free_port, git, make_repo, register_models, sample_body
 
 from runner.commands.converge import plan_command, reconcile_command
-from runner.operations.workspace import open_env
 from runner.operations import watch
+from runner.operations.workspace import open_env
 from runner.reconcile.monitoring import MONITORING, rendered
 from runner.reconcile.plan import make_plan
 from runner.runtime import daemons
