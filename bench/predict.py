@@ -435,8 +435,9 @@ def report(
         " record), p50 ms. cpu/rq: the replica's CPU ms per request (all threads): unlike"
         " wall time it barely moves with other load. rps at c=8 is per replica (one process,"
         " one OpenMP thread). b1000 / b cpu: /predict_batch of 1,000 rows, p50 ms and replica"
-        " CPU ms per batch (always the pipeline path). diff: of the 1,000 generated rows, answers of the fast replica's"
-        " /predict that differ from the pipeline replica's /predict (must be 0)."
+        " CPU ms per batch (always the pipeline path). diff: of the 1,000 generated rows,"
+        " answers of the fast replica's /predict that differ from the pipeline replica's"
+        " /predict (must be 0)."
     )
     for service, r in results.items():
         print(
