@@ -83,10 +83,11 @@ def pipeline_output(model: Any, task: str, table: Any) -> Any:
 
 
 def fast_output(fast: FastModel, rows: Sequence[dict[str, Any]]) -> Any | None:
-    """The fast path's output, or None when a record is outside what it replicates."""
+    """The fast path's output, or None when a record is outside what it replicates (or,
+    defensively, when the twin trips over a value: the pipeline is the reference)."""
     try:
         return fast(rows)
-    except Unsupported:
+    except (Unsupported, ArithmeticError, TypeError, ValueError, KeyError, AttributeError):
         return None
 
 
