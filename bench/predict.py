@@ -1,15 +1,20 @@
-"""Predict latency: /predict p50/p99 and requests/s at concurrency 1 and 8 per service,
-beside the model's in-process predict time for one row (the floor), and /predict_batch of
-1,000 rows against one row.
+"""Predict latency, pipeline path beside the fast path: per service, one replica in each
+mode (``MLGITOPS_FASTPATH=0`` / default), /predict p50/p99 and requests/s at 1 and 8
+keep-alive clients, CPU per request, /predict_batch of 1,000 rows, and the number of
+differing predictions on 1,000 generated rows (must be 0).
 
-    .venv/bin/python bench/predict.py [--services bankchurn telecom] [--requests 400]
+    .venv/bin/python bench/predict.py [--services bankchurn telecom] [--requests 400] [--train]
 
 Models come from the registry the projects register into (``MLFLOW_TRACKING_URI``, else
-``.state/mlflow/mlflow.db``), latest version of each; run ``inv train`` (or ``dvc repro``)
-first. One real replica at a time (``python -m runner.serving.launch``) on free ports, so
-the services do not compete for the cores. The client is a raw-socket HTTP/1.1 keep-alive
-client: httpx would spend more CPU per request than the server's own overhead.
-Aims (issue 3): HTTP overhead over the floor < 2 ms at p50; a 1,000-row batch < 10x one row.
+``.state/mlflow/mlflow.db``), latest version of each; with ``--train`` (or when there is
+none) each project's pipeline is trained with its own params.yaml on 5,000 generated rows
+and registered in a temporary registry. One real replica at a time
+(``python -m runner.serving.launch``) on free ports, so the runs do not compete for the
+cores. The client is a raw-socket HTTP/1.1 keep-alive client: httpx would spend more CPU
+per request than the server's own overhead. The machine is shared: CPU time per request
+and the load average are printed beside wall times.
+Aims (issue 15): fast path p50 < 1 ms end to end, >= 1,000 requests/s per replica per
+core, 0 differing predictions, /predict_batch of 1,000 rows no slower than the pipeline.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class Client:
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
+        self.body = b""
 
     def post(self, request: bytes) -> tuple[int, float]:
         start = time.perf_counter()
@@ -57,6 +63,7 @@ class Client:
                 length = int(value)
         while len(rest) < length:
             rest += self._recv()
+        self.body = rest[:length]
         self.buf = rest[length:]
         return int(head.split(b" ", 2)[1]), time.perf_counter() - start
 
@@ -84,8 +91,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_load(port: int, request: bytes, total: int, concurrency: int) -> dict[str, float]:
-    """``total`` requests over ``concurrency`` connections; latencies in ms, throughput."""
+def run_load(
+    port: int, request: bytes, total: int, concurrency: int, pid: int | None = None
+) -> dict[str, float]:
+    """``total`` requests over ``concurrency`` keep-alive connections; latencies in ms,
+    throughput, and (with the replica's ``pid``) its CPU ms per request."""
     latencies: list[float] = []
     errors: list[int] = []
     lock = threading.Lock()
@@ -107,33 +117,46 @@ def run_load(port: int, request: bytes, total: int, concurrency: int) -> dict[st
     threads = [
         threading.Thread(target=worker, args=(total // concurrency,)) for _ in range(concurrency)
     ]
+    cpu0 = process_cpu_s(pid) if pid else 0.0
     start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - start
+    cpu = (process_cpu_s(pid) - cpu0) if pid else 0.0
     if errors:
         raise RuntimeError(f"{len(errors)} failed requests, e.g. HTTP {errors[0]}")
     return {
         "p50": pct(latencies, 0.5),
         "p99": pct(latencies, 0.99),
         "rps": len(latencies) / elapsed,
+        "cpu_req": cpu / len(latencies) * 1000,
     }
 
 
-def model_call(service: str, uri: str) -> tuple[Any, Any, Any]:
-    """The model alone: (predict function, prebuilt one-row frame, 1,000-row frame)."""
+def model_call(service: str, uri: str) -> dict[str, Any]:
+    """The model alone, in process: the pipeline on a prebuilt one-row frame, the fast path
+    on one record, and a 1,000-row frame."""
     import mlflow.sklearn
 
     from runner.serving.definition import load_definition, load_sample
+    from runner.serving.fastcheck import decide
 
     definition = load_definition(REPO / "projects" / service)
     model = mlflow.sklearn.load_model(uri)
     call = model.predict_proba if definition.task == "classification" else model.predict
     sample = load_sample(REPO / "projects" / service)
     row = definition.record.model_validate(sample).model_dump()
-    return call, definition.frame([row]), definition.frame([row] * 1000)
+    decision = decide(model, definition, [sample])
+    fast = decision.fast
+    return {
+        "pipeline": (call, definition.frame([row])),
+        "fast": (fast, [row]) if fast is not None else (call, definition.frame([row])),
+        "fast_reason": decision.reason,
+        "rows_1000": definition.frame([row] * 1000),
+        "batch_call": call,
+    }
 
 
 def process_cpu_s(pid: int) -> float:
@@ -184,7 +207,7 @@ def interleaved(
 
 
 def start_replica(
-    service: str, version: str, tracking_uri: str, state: Path
+    service: str, version: str, tracking_uri: str, state: Path, extra: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -199,8 +222,9 @@ def start_replica(
         "MLGITOPS_STATE_DIR": str(state),
         "PORT": str(port),
         "PYTHONPATH": str(REPO),
+        **(extra or {}),
     }
-    log = open(state / f"{service}.log", "wb")  # noqa: SIM115 (lives as long as the process)
+    log = open(state / f"{service}.log", "ab")  # noqa: SIM115 (lives as long as the process)
     proc = subprocess.Popen(
         [sys.executable, "-m", "runner.serving.launch"], env=env, stdout=log, stderr=log
     )
@@ -279,79 +303,148 @@ def latest_versions(tracking_uri: str, services: list[str]) -> dict[str, str]:
     return found
 
 
+def answers(port: int, rows: list[dict[str, Any]]) -> tuple[list[Any], list[Any], str]:
+    """Each row through /predict, all of them through one /predict_batch, and /model_info's
+    serving path."""
+    client = Client(port)
+    try:
+        single = []
+        for row in rows:
+            client.post(http_post("/predict", row))
+            single.append(json.loads(client.body))
+        client.post(http_post("/predict_batch", {"records": rows}))
+        batch = json.loads(client.body)["predictions"]
+        client.post(b"GET /model_info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        path = json.loads(client.body).get("serving_path", "?")
+    finally:
+        client.close()
+    return single, batch, path
+
+
+def bench_service(
+    service: str, version: str, tracking_uri: str, tmp: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Both modes of one service, one replica at a time."""
+    from predict_setup import differing, request_rows
+
+    m = model_call(service, f"models:/{service}-model/{version}")
+    call, frame = m["pipeline"]
+    for _ in range(20):
+        call(frame)
+    start = time.perf_counter()
+    for _ in range(3):
+        m["batch_call"](m["rows_1000"])
+    result: dict[str, Any] = {"batch_floor": (time.perf_counter() - start) / 3 * 1000,
+                              "fast_reason": m["fast_reason"]}
+    rows = request_rows(service)
+    sample = json.loads(
+        (REPO / "projects" / service / "tests/fixtures/sample_request.json").read_text()
+    )
+    one = http_post("/predict", sample)
+    batch_request = http_post("/predict_batch", {"records": rows})
+    for mode in ("pipeline", "fast"):
+        switch = {"MLGITOPS_FASTPATH": "0" if mode == "pipeline" else "1"}
+        proc, port = start_replica(service, version, tracking_uri, tmp, switch)
+        try:
+            run_load(port, one, 50, 1)  # warm-up
+            call, arg = m[mode]
+            c1 = interleaved(port, proc.pid, one, call, arg, args.requests)
+            c8 = run_load(port, one, args.requests * 2, 8, proc.pid)
+            batch = run_load(port, batch_request, args.batches, 1, proc.pid)
+            single, batch_answers, path = answers(port, rows)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        result[mode] = {"c1": c1, "c8": c8, "batch": batch, "single": single,
+                        "batch_answers": batch_answers, "path": path}
+    fast, pipe = result["fast"], result["pipeline"]
+    result["diff_single"] = differing(fast["single"], pipe["single"])
+    result["diff_batch"] = differing(fast["single"], pipe["batch_answers"])
+    result["rows"] = len(rows)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="predict latency bench")
     parser.add_argument("--services", nargs="+", default=list(SERVICES), choices=SERVICES)
     parser.add_argument("--requests", type=int, default=400, help="per concurrency level")
-    parser.add_argument("--batches", type=int, default=20)
-    parser.add_argument("--no-probe", action="store_true", help="skip the overhead probe")
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--train", action="store_true", help="train into a temporary registry")
+    parser.add_argument("--probe", action="store_true", help="also run the overhead probe")
     args = parser.parse_args()
 
     import tempfile
 
+    from predict_setup import train_registry
+
     from runner.state import paths
 
-    tracking_uri = paths.tracking_uri(paths.state_dir(REPO))
-    versions = latest_versions(tracking_uri, args.services)
-    rows = []
+    load_before = os.getloadavg()
+    wall0, cpu0 = time.perf_counter(), os.times()
+    results = {}
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
+        tracking_uri = paths.tracking_uri(paths.state_dir(REPO))
+        versions = {} if args.train else latest_versions(tracking_uri, args.services)
+        if len(versions) < len(args.services):
+            print(f"training {', '.join(args.services)} into a temporary registry ...")
+            tracking_uri, versions = train_registry(Path(tmp), args.services)
+            latest_versions(tracking_uri, args.services)  # where model_call loads from
         for service in args.services:
-            if service not in versions:
-                print(f"{service}: no registered model at {tracking_uri}; run `inv train` first")
-                continue
-            version = versions[service]
-            call, one_row, rows_1000 = model_call(service, f"models:/{service}-model/{version}")
-            for _ in range(20):
-                call(one_row)
-            start = time.perf_counter()
-            for _ in range(3):
-                call(rows_1000)
-            batch_floor = (time.perf_counter() - start) / 3 * 1000
-            proc, port = start_replica(service, version, tracking_uri, Path(tmp))
-            try:
-                sample = json.loads(
-                    (REPO / "projects" / service / "tests/fixtures/sample_request.json").read_text()
-                )
-                one = http_post("/predict", sample)
-                run_load(port, one, 50, 1)  # warm-up
-                c1 = interleaved(port, proc.pid, one, call, one_row, args.requests)
-                c8 = run_load(port, one, args.requests * 2, 8)
-                batch = run_load(
-                    port, http_post("/predict_batch", {"records": [sample] * 1000}), args.batches, 1
-                )
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
-            rows.append((service, version, c1, c8, batch, batch_floor))
-        probe = None if args.no_probe else overhead_probe(Path(tmp), args.requests * 2)
+            results[service] = bench_service(
+                service, versions[service], tracking_uri, Path(tmp), args
+            )
+        probe = overhead_probe(Path(tmp), args.requests * 2) if args.probe else None
+    report(results, args, load_before, probe)
+    times = os.times()
+    print(f"bench: {time.perf_counter() - wall0:.0f} s wall, this process "
+          f"{times.user - cpu0.user + times.system - cpu0.system:.0f} s CPU")
 
+
+def report(
+    results: dict[str, Any], args: argparse.Namespace, load_before: tuple[float, ...],
+    probe: dict[str, float] | None,
+) -> None:
+    load_after = os.getloadavg()
     print(
-        f"\n/predict latency (ms), {args.requests} requests at c=1 and {args.requests * 2} at c=8; "
-        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"\n/predict end to end (ms; client -> replica -> client on 127.0.0.1), "
+        f"{args.requests} requests at c=1, {args.requests * 2} at c=8 (keep-alive clients); "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after, "
+        f"on {os.cpu_count()} cores"
     )
     header = (
-        f"{'service':<10} {'ver':>3} {'floor':>6} {'c1 p50':>7} {'c1 p99':>7} {'c1 rps':>7} "
-        f"{'ovh p50':>7} {'c8 p50':>7} {'c8 p99':>7} {'c8 rps':>7} {'b1000':>7} {'b/one':>6} "
-        f"{'cpu fl':>6} {'cpu rq':>6} {'cpu ovh':>7}"
+        f"{'service':<10} {'path':<8} {'floor':>6} {'c1 p50':>7} {'c1 p99':>7} {'c1 rps':>7} "
+        f"{'cpu/rq':>6} {'c8 p50':>7} {'c8 p99':>7} {'c8 rps':>7} {'cpu/rq':>6} "
+        f"{'b1000':>7} {'b cpu':>7} {'diff':>5}"
     )
     print(header)
     print("-" * len(header))
-    for service, version, c1, c8, batch, _ in rows:
-        overhead = c1["p50"] - c1["floor"]
-        ratio = batch["p50"] / c1["p50"]
-        print(
-            f"{service:<10} {version:>3} {c1['floor']:>6.2f} {c1['p50']:>7.2f} {c1['p99']:>7.2f} "
-            f"{c1['rps']:>7.0f} {overhead:>7.2f} {c8['p50']:>7.2f} {c8['p99']:>7.2f} "
-            f"{c8['rps']:>7.0f} {batch['p50']:>7.1f} {ratio:>6.1f} "
-            f"{c1['cpu_floor']:>6.2f} {c1['cpu_req']:>6.2f} {c1['cpu_req'] - c1['cpu_floor']:>7.2f}"
-        )
+    for service, r in results.items():
+        for mode in ("pipeline", "fast"):
+            x = r[mode]
+            c1, c8, batch = x["c1"], x["c8"], x["batch"]
+            diff = f"{r['diff_single']}" if mode == "fast" else ""
+            print(
+                f"{service:<10} {x['path']:<8} {c1['floor']:>6.3f} {c1['p50']:>7.2f} "
+                f"{c1['p99']:>7.2f} {c1['rps']:>7.0f} {c1['cpu_req']:>6.2f} {c8['p50']:>7.2f} "
+                f"{c8['p99']:>7.2f} {c8['rps']:>7.0f} {c8['cpu_req']:>6.2f} "
+                f"{batch['p50']:>7.1f} {batch['cpu_req']:>7.1f} {diff:>5}"
+            )
     print(
-        "\nfloor: model.predict(_proba) on a prebuilt one-row frame, in process, p50, measured"
-        " in rounds alternating with the c=1 requests (same load); ovh = c1 p50 - floor;"
+        "\npath: what /model_info says serves /predict. floor: the model alone in process"
+        " (pipeline: predict(_proba) on a prebuilt one-row frame; fast: the fast path on one"
+        " record), p50 ms. cpu/rq: the replica's CPU ms per request (all threads): unlike"
+        " wall time it barely moves with other load. rps at c=8 is per replica (one process,"
+        " one OpenMP thread). b1000 / b cpu: /predict_batch of 1,000 rows, p50 ms and replica"
+        " CPU ms per batch (always the pipeline path). diff: of the 1,000 generated rows,"
+        " answers of the fast replica's /predict that differ from the pipeline replica's"
+        " /predict (must be 0)."
     )
-    print("b1000: /predict_batch of 1,000 rows, p50 ms; b/one: that over the one-row /predict p50.")
-    print("cpu fl / cpu rq: CPU ms per floor call / per request in the replica (all threads, at")
-    print("c=1); cpu ovh = their difference (both drift with the shared VM's speed).")
+    for service, r in results.items():
+        print(
+            f"{service}: {r['rows']} rows, fast /predict vs pipeline /predict_batch differ on "
+            f"{r['diff_batch']}; in-process 1,000-row pipeline predict {r['batch_floor']:.1f} ms;"
+            f" {r['fast_reason']}"
+        )
     if probe is not None:
         print(
             f"\noverhead probe (telecom service, a ~0.1 ms DummyClassifier pipeline): floor "
@@ -359,10 +452,6 @@ def main() -> None:
             f"ms, {probe['rps']:.0f} req/s; overhead p50 {probe['p50'] - probe['floor']:.2f} ms, "
             f"CPU {probe['cpu_req'] - probe['cpu_floor']:.2f} ms per request"
         )
-    print(
-        "Aims: ovh < 2 ms; b/one < 10.  In-process 1,000-row predict (ms): "
-        + ", ".join(f"{r[0]} {r[5]:.1f}" for r in rows)
-    )
 
 
 if __name__ == "__main__":

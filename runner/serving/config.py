@@ -14,6 +14,7 @@ from pathlib import Path
 from runner.errors import PermanentError
 
 DEFAULT_HOST = "127.0.0.1"
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class ServingConfig:
     access_log: bool = False
     max_body_bytes: int = 1024 * 1024  # larger request bodies get 413 (MLGITOPS_MAX_BODY_BYTES)
     replica: str | None = None  # the runtime's name for this replica (MLGITOPS_REPLICA)
+    # MLGITOPS_FASTPATH=0 makes every request go through the fitted pipeline (ops' switch
+    # if the per-record fast path is ever in doubt; see runner/serving/fastcheck.py).
+    fastpath: bool = True
 
     @property
     def resolved_model_uri(self) -> str | None:
@@ -89,6 +93,7 @@ class ServingConfig:
             access_log=env.get("MLGITOPS_ACCESS_LOG") == "1",
             max_body_bytes=_positive(env, "MLGITOPS_MAX_BODY_BYTES", 1024 * 1024),
             replica=env.get("MLGITOPS_REPLICA") or None,
+            fastpath=env.get("MLGITOPS_FASTPATH", "1").strip().lower() not in FALSE_WORDS,
         )
 
 

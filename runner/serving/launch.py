@@ -10,12 +10,21 @@ Sockets are created here, not by uvicorn, for the rolling switch:
   503 and /metrics. Without an admin port the public port is the only one and listens at
   once, answering 503 until the model is ready.
 
-SIGTERM (and SIGINT) stop accepting, let in-flight requests finish (uvicorn's graceful
-shutdown, bounded by ``timeout_graceful_shutdown``), flush the prediction log and exit.
+SIGTERM (and SIGINT) stop accepting, *drain* (below), let in-flight requests finish
+(uvicorn's graceful shutdown, bounded by ``timeout_graceful_shutdown``), flush the
+prediction log and exit.
+
+Draining keep-alive connections (issue 13): closing a connection while its client is
+sending a request on it fails that request (the client reads a reset or an EOF), so a
+draining replica never closes a connection a client may be using. Every response on a
+draining port carries ``Connection: close`` (then uvicorn closes that connection, and the
+client knows not to reuse it); a connection with no request in progress is closed only
+once it has been idle ``DRAIN_IDLE_S`` (a busy client would have sent its next request by
+then); after ``DRAIN_MAX_S`` whatever is left is shut down as before.
 
 SIGUSR1 *parks* the replica (warm standby for a fast rollback, issue 4): the public
-listener closes with the same drain as SIGTERM, public connections are closed once idle,
-but the model stays loaded and the admin port up (/health answers 503 while parked).
+listener closes and its connections drain as above, but the model stays loaded and the
+admin port up (/health answers 503 while parked).
 SIGUSR2 reopens the public listener. A replica parked for ``MLGITOPS_STANDBY_TTL_S``
 seconds exits by itself, so a forgotten standby does not hold memory for ever.
 """
@@ -28,6 +37,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import uvicorn
@@ -42,7 +52,12 @@ log = logging.getLogger("mlgitops.serving")
 
 GRACEFUL_SHUTDOWN_S = 20
 READY_POLL_S = 0.05
-DRAIN_S = 0.5  # see ReplicaServer.shutdown
+# Drain (see the module doc): idle time after which a connection is closed, and the bound.
+# DRAIN_MAX_S stays under the runtimes' SIGTERM-to-SIGKILL wait (10 s) and park timeout.
+DRAIN_IDLE_S = 1.0
+DRAIN_MAX_S = 6.0
+DRAIN_POLL_S = 0.02
+KEEP_ALIVE_S = 5
 STANDBY_TTL_S = 900.0  # default for MLGITOPS_STANDBY_TTL_S (the runtime reads it too)
 
 
@@ -61,14 +76,73 @@ def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
+
+
+class DrainGate:
+    """ASGI wrapper: responses on a draining port carry ``Connection: close``.
+
+    Checked when the response starts (not when the request arrived), so a request that
+    was in progress when the drain began is told too.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.ports: set[int] = set()  # public ports draining (park)
+        self.everything = False  # every port (shutdown)
+
+    def draining(self, scope: MutableMapping[str, Any]) -> bool:
+        if self.everything:
+            return True
+        server = scope.get("server")
+        return bool(self.ports) and server is not None and server[1] in self.ports
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_gated(message: Message) -> None:
+            if message["type"] == "http.response.start" and self.draining(scope):
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, send_gated)
+
+
+def local_port(conn: Any) -> int | None:
+    transport = getattr(conn, "transport", None)
+    sockname = transport.get_extra_info("sockname") if transport else None
+    return int(sockname[1]) if sockname else None
+
+
+def idle_since(conn: Any, began: float) -> float | None:
+    """When a uvicorn connection last finished a response (``began`` for one that has
+    not had a request yet); None while a request is in progress."""
+    cycle = getattr(conn, "cycle", None)
+    if cycle is not None and not cycle.response_complete:
+        return None
+    timer = getattr(conn, "timeout_keep_alive_task", None)
+    if timer is None:
+        return began  # accepted, nothing received yet (or closing)
+    return float(timer.when()) - float(conn.timeout_keep_alive)
+
+
 class ReplicaServer(uvicorn.Server):
     """uvicorn's Server, plus a public socket that opens once the model is ready."""
 
     def __init__(
-        self, config: uvicorn.Config, holder: ModelHolder, deferred: socket.socket | None
+        self,
+        config: uvicorn.Config,
+        holder: ModelHolder,
+        deferred: socket.socket | None,
+        gate: DrainGate,
     ) -> None:
         super().__init__(config)
         self.holder = holder
+        self.gate = gate
         self.deferred = deferred
         self.public_open = asyncio.Event()
         self._opener: asyncio.Task[None] | None = None
@@ -140,18 +214,18 @@ class ReplicaServer(uvicorn.Server):
                     log.error("cannot unpark: %s", exc.one_line())
 
     async def _park(self, server: asyncio.Server) -> None:
-        # The SIGTERM path's drain (see shutdown), then close idle public connections so
-        # keep-alive clients reconnect to the replicas that now serve.
+        # Stop listening, then drain the public connections (module doc) so keep-alive
+        # clients move to the replicas that now serve without losing a request.
         self._public = None
         server.close()
         self.servers.remove(server)
-        await asyncio.sleep(DRAIN_S)
         port = self._public_addr[1] if self._public_addr else None
-        for conn in list(self.server_state.connections):
-            transport = getattr(conn, "transport", None)
-            sockname = transport.get_extra_info("sockname") if transport else None
-            if sockname and sockname[1] == port:
-                conn.shutdown()
+        if port is not None:
+            self.gate.ports.add(port)
+            try:
+                await self.drain(port)
+            finally:
+                self.gate.ports.discard(port)
         self.holder.public_open = False  # /health: 503 only once no longer listening
         ttl = float(os.environ.get("MLGITOPS_STANDBY_TTL_S", STANDBY_TTL_S))
         self._expiry = asyncio.get_running_loop().call_later(ttl, self._expire)
@@ -166,14 +240,36 @@ class ReplicaServer(uvicorn.Server):
             self._opener.cancel()
         if self._expiry is not None:
             self._expiry.cancel()
-        # Rolling switch (issue 4): stop listening first, then give connections accepted
-        # just before the close time to deliver their request. uvicorn's shutdown closes
-        # every connection with no request in progress at once, which resets a client
-        # whose request was still in flight (measured: ~1 failure per switch at 100 rps).
+        # Rolling switch (issue 4): stop listening first, then drain (module doc).
+        # uvicorn's shutdown closes every connection with no request in progress at once,
+        # which fails a client whose request was still in flight, or a keep-alive client
+        # about to reuse its connection (issue 13: 2 failures in 3,156 at 100 rps).
         for server in self.servers:
             server.close()
-        await asyncio.sleep(DRAIN_S)
+        self.gate.everything = True
+        await self.drain(None)
         await super().shutdown(sockets=sockets)
+
+    async def drain(self, port: int | None) -> None:
+        """Wait until the connections on ``port`` (None: all) are closed: each after a
+        response telling its client, or once idle ``DRAIN_IDLE_S``; at most DRAIN_MAX_S."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        while True:
+            conns = [c for c in self.server_state.connections
+                     if port is None or local_port(c) == port]
+            now = loop.time()
+            if not conns or now - began >= DRAIN_MAX_S:
+                break
+            for conn in conns:
+                since = idle_since(conn, began)
+                if since is not None and now - since >= DRAIN_IDLE_S:
+                    conn.shutdown()  # no request in progress: closes it now
+            await asyncio.sleep(DRAIN_POLL_S)
+        for conn in conns:
+            conn.shutdown()  # at the bound: idle ones close now, busy ones after answering
+        if conns:
+            log.warning("drain bound reached: %d connection(s) shut down", len(conns))
 
 
 def build_server(config: ServingConfig) -> tuple[ReplicaServer, list[socket.socket]]:
@@ -181,7 +277,7 @@ def build_server(config: ServingConfig) -> tuple[ReplicaServer, list[socket.sock
     definition = load_definition(config.project_dir)
     # With an admin port the public one opens after the model is ready (see module doc).
     holder = ModelHolder(public_open=config.admin_port is None)
-    app = create_app(config, definition, holder)
+    gate = DrainGate(create_app(config, definition, holder))
     public = bind_socket(config.host, config.port, reuse_port=True)
     if config.admin_port is not None:
         admin = bind_socket(config.host, config.admin_port, reuse_port=False)
@@ -189,15 +285,15 @@ def build_server(config: ServingConfig) -> tuple[ReplicaServer, list[socket.sock
     else:
         sockets, deferred = [public], None
     uv_config = uvicorn.Config(
-        app,
+        gate,
         lifespan="on",
         access_log=config.access_log,
         log_level="info",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        timeout_keep_alive=5,
+        timeout_keep_alive=KEEP_ALIVE_S,
         server_header=False,
     )
-    return ReplicaServer(uv_config, holder, deferred), sockets
+    return ReplicaServer(uv_config, holder, deferred, gate), sockets
 
 
 def main() -> int:

@@ -3,12 +3,18 @@
 The model is the scikit-learn Pipeline registered with the mlflow.sklearn flavour. It is
 loaded once with ``mlflow.sklearn.load_model`` and then called directly (no pyfunc
 wrapper, no per-request schema enforcement): the request was already validated by the
-project's pydantic record, and the direct call is the fast path.
+project's pydantic record.
+
+Small requests (up to ``FAST_MAX_ROWS`` records) go through the fast path when the load
+found it bitwise identical to the pipeline (runner.serving.fastcheck); a record the fast
+path does not replicate, and every larger batch, goes through the pipeline.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import math
 import threading
 import time
@@ -17,7 +23,10 @@ from typing import Any
 
 from runner.errors import RegistryError
 from runner.serving.config import ServingConfig
-from runner.serving.definition import ServiceDefinition
+from runner.serving.definition import SAMPLE_REQUEST, ServiceDefinition
+from runner.serving.fastcheck import FAST_MAX_ROWS, Decision, decide, fast_output
+
+log = logging.getLogger("mlgitops.serving")
 
 # Run tags the training code writes (runner/ml); the first one present wins.
 DATA_VERSION_TAGS = ("data_version", "dvc_data_hash", "mlgitops.data_version", "data.version")
@@ -36,15 +45,27 @@ class LoadedModel:
     run_id: str
     info: dict[str, Any]
     sample: dict[str, Any] = field(default_factory=dict)  # the health self-test input
+    fast: Decision = field(default_factory=lambda: Decision(None, "not built"))
+
+    def output(self, rows: list[dict[str, Any]]) -> Any:
+        """``predict_proba`` (classification) or ``predict`` of the pipeline, for ``rows``."""
+        fast = self.fast.fast
+        if fast is not None and len(rows) <= FAST_MAX_ROWS:
+            out = fast_output(fast, rows)
+            if out is not None:
+                return out
+        frame = self.definition.frame(rows)
+        if self.definition.task == "classification":
+            return self.model.predict_proba(frame)
+        return self.model.predict(frame)
 
     def predict(
         self, rows: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], list[str], list[float]]:
         """Predictions for ``rows``, plus the outcomes and values for the metrics."""
         definition = self.definition
-        frame = definition.frame(rows)
         if definition.task == "classification":
-            proba = self.model.predict_proba(frame)
+            proba = self.output(rows)
             labels = self.model.classes_[proba.argmax(axis=1)].tolist()
             # Binary models: the last column is the positive class (classes_ are sorted).
             values = proba[:, -1].tolist()
@@ -56,7 +77,7 @@ class LoadedModel:
                     item.update(extra(p))
                 out.append(item)
             return out, [str(label) for label in labels], values
-        values = self.model.predict(frame).tolist()
+        values = self.output(rows).tolist()
         return [{"prediction": v} for v in values], ["value"] * len(values), values
 
 
@@ -120,8 +141,23 @@ def load(
         first = str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
         raise RegistryError(f"cannot load {uri}: {first}") from None
     loaded = LoadedModel(definition, model, name, version, run_id, info, sample)
+    self_test(loaded)  # the pipeline alone first: a broken model fails here, fast path or not
+    samples = [sample, *_batch_samples(config)]
+    loaded.fast = decide(model, definition, samples, enabled=config.fastpath)
+    info.update(loaded.fast.describe())
+    log.info("%s: %s", "fast path" if loaded.fast.fast else "pipeline path", loaded.fast.reason)
     self_test(loaded)
     return loaded
+
+
+def _batch_samples(config: ServingConfig) -> list[dict[str, Any]]:
+    """The project's sample batch, if it has one: more reference rows for the fast path."""
+    path = config.project_dir / SAMPLE_REQUEST.with_name("sample_batch.json")
+    try:
+        records = json.loads(path.read_text()).get("records", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [r for r in records if isinstance(r, dict)]
 
 
 def _resolve(

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -128,11 +130,15 @@ def register_models(state: Path) -> str:
 
 @dataclass
 class Load:
-    """Bounded load: ``rate`` POST /predict per second on fresh connections, failures counted."""
+    """Bounded load: ``rate`` POST /predict per second over ``clients`` workers, failures
+    counted. Fresh connection per request, or (``keepalive``) one httpx keep-alive client
+    per worker, which is what hits a replica that closes a connection under a request."""
 
     port: int
     body: bytes
     rate: float = 100.0
+    clients: int = 4
+    keepalive: bool = False
     sent: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
@@ -156,16 +162,36 @@ class Load:
         finally:
             conn.close()
 
+    def _kept(self, client: httpx.Client) -> None:
+        try:
+            resp = client.post(f"http://127.0.0.1:{self.port}/predict", content=self.body,
+                               headers={"Content-Type": "application/json"})
+            if resp.status_code != 200:
+                self.failed += 1
+                self.errors.append(f"status {resp.status_code}")
+        except httpx.HTTPError as exc:
+            self.failed += 1
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+
     def _run(self, offset: float, step: float) -> None:
         next_at = time.monotonic() + offset
-        while not self._stop.is_set():
-            self._one()
-            self.sent += 1
-            next_at += step
-            time.sleep(max(0.0, next_at - time.monotonic()))
+        client = httpx.Client(timeout=10) if self.keepalive else None
+        try:
+            while not self._stop.is_set():
+                if client is None:
+                    self._one()
+                else:
+                    self._kept(client)
+                self.sent += 1
+                next_at += step
+                time.sleep(max(0.0, next_at - time.monotonic()))
+        finally:
+            if client is not None:
+                client.close()
 
     def __enter__(self) -> Load:
-        workers = 4  # each sends rate/4 per second: one slow request does not stall the rest
+        # Each worker sends rate/clients per second: one slow request does not stall the rest.
+        workers = self.clients
         step = workers / self.rate
         for i in range(workers):
             t = threading.Thread(target=self._run, args=(i * step / workers, step), daemon=True)

@@ -49,7 +49,8 @@ def replicas(registry: Registry) -> Iterator[dict[str, Replica]]:
     started["telecom"] = start_replica(registry, "telecom", env=fault)
     port = started["telecom"].port
     # The second telecom replica names its model by registry alias instead of version.
-    alias = {"MODEL_URI": "models:/telecom-model@production"}
+    # It also serves through the pipeline (MLGITOPS_FASTPATH=0), the others the fast path.
+    alias = {"MODEL_URI": "models:/telecom-model@production", "MLGITOPS_FASTPATH": "0"}
     started["telecom-b"] = start_replica(registry, "telecom", port=port, tag="-b", env=alias)
     started["missing"] = start_replica(registry, "telecom", version="999", tag="-missing")
     try:
@@ -165,6 +166,23 @@ def test_model_info(replicas: dict[str, Replica], registry: Registry, service: s
     assert info["metrics"]  # the training run's metrics
     assert info["trained_at"]
     assert info["data_version"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_model_info_names_the_serving_path(replicas: dict[str, Replica], service: str) -> None:
+    info = httpx.get(f"{replicas[service].admin}/model_info").json()
+    assert info["serving_path"] == "fast", info["fast_path"]
+    assert "identical on" in info["fast_path"]
+
+
+def test_pipeline_path_when_switched_off_answers_the_same(replicas: dict[str, Replica]) -> None:
+    fast, pipeline = replicas["telecom"], replicas["telecom-b"]
+    info = httpx.get(f"{pipeline.admin}/model_info").json()
+    assert info["serving_path"] == "pipeline" and "MLGITOPS_FASTPATH=0" in info["fast_path"]
+    for record in fixture("telecom", "sample_batch.json")["records"]:
+        a = httpx.post(f"{fast.admin}/predict", json=record).json()
+        b = httpx.post(f"{pipeline.admin}/predict", json=record).json()
+        assert a == b  # the same JSON floats: bitwise the same predictions
 
 
 @pytest.mark.parametrize("service", SERVICES)
