@@ -49,12 +49,12 @@ def fitted(request: pytest.FixtureRequest) -> tuple[ServiceDefinition, Any, list
 
     from runner.ml import stages
     from runner.ml.modeling import build_model
-    from runner.ml.schemas import get_schema
+    from runner.ml.project import load_project
     from runner.ml.validate import validate_frame
 
     project = request.param
-    schema = get_schema(project)
     project_dir = ROOT / "projects" / project
+    schema = load_project(project_dir).contract
     gen = generator(project)
     train = validate_frame(gen.generate(rows=3000, seed=7), schema)
     params = dict(stages.load_params(project_dir).get("train", {}))

@@ -30,8 +30,8 @@ from reconcile_fixtures import (
     set_version,
 )
 
-from runner.reconcile.commands import reconcile_command, rollback_command
-from runner.reconcile.context import open_env
+from runner.commands.converge import reconcile_command, rollback_command
+from runner.operations.workspace import open_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

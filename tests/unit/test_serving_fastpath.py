@@ -36,9 +36,10 @@ EDGES = [
 
 def front_steps() -> list[Any]:
     from runner.ml.modeling import build_model
-    from runner.ml.schemas import get_schema
+    from runner.ml.project import load_project
 
-    pipeline = build_model(get_schema("carvision"), {})
+    contract = load_project(Path(__file__).parents[2] / "projects" / "carvision").contract
+    pipeline = build_model(contract, {})
     return [step for _, step in pipeline.steps[:-2]]  # clean, derive
 
 
