@@ -34,7 +34,7 @@ def free_port() -> int:
 
 def fill(state: Path, revisions: int, applies: int) -> None:
     from runner.monitor import drift_gauge
-    from runner.state.store import SUCCESS, StateStore
+    from runner.state.state_store import SUCCESS, StateStore
 
     db = StateStore(state)
     for service in ("bankchurn", "carvision", "telecom"):
@@ -114,7 +114,7 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-        from runner.monitor import store
+        from runner.monitor import audit_access as store
 
         requested = len(store.events(store.PROCEDURE_REQUESTED, state=state))
         rows.append(("retrain requests recorded (5 fingerprints)", "", str(requested), ""))

@@ -31,10 +31,10 @@ def train_registry(tmp: Path, services: list[str]) -> tuple[str, dict[str, str]]
     from threadpoolctl import threadpool_limits
 
     from runner.ml import registry, stages
+    from runner.ml.data_validation import validate_frame
     from runner.ml.evaluate import score
     from runner.ml.modeling import build_model
     from runner.ml.schemas import get_schema
-    from runner.ml.validate import validate_frame
 
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     os.environ.update(MLFLOW_TRACKING_URI=uri, MLGITOPS_STATE_DIR=str(tmp / "state"))

@@ -1,6 +1,6 @@
 """The service-level numbers, each defined once: as PromQL for the rules, in Python for the watch.
 
-The Prometheus alert rules (``runner.render.alerts``, proven by ``alert_tests``) and the
+The Prometheus alert rules (``runner.render.alert_rules``, proven by ``alert_tests``) and the
 post-deploy watch (``runner.operations.watch``, reading two /metrics scrapes of each replica)
 judge the same numbers the same way. Both read these definitions:
 

@@ -19,8 +19,8 @@ from runner.lifecycle.common import ServiceContext, service_context
 
 def validate(ctx: ServiceContext, path: Path | None = None) -> dict[str, Any]:
     """Validate the project's raw data (or ``path``); DataValidationError names the column."""
+    from runner.ml.data_validation import validate_csv
     from runner.ml.registry import file_md5
-    from runner.ml.validate import validate_csv
 
     target = path or ctx.raw_data
     frame = validate_csv(target, ctx.schema)

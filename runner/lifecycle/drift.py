@@ -37,7 +37,7 @@ def read_current(ctx: ServiceContext, path: Path | None) -> tuple[pd.DataFrame, 
     import pandas as pd
 
     if path is not None:
-        from runner.ml.validate import read_csv
+        from runner.ml.data_validation import read_csv
 
         return read_csv(path), str(path)
     log = ctx.state / "predictions" / f"{ctx.name}.jsonl"
@@ -98,7 +98,7 @@ def check(root: Path, service: str, *, current: Path | None = None,
           html_rows: int = HTML_ROWS, set_gauge: bool = True) -> dict[str, Any]:
     """Measure drift, write the reports, set the gauge; return the JSON summary."""
     from runner.lifecycle.stattests import drift_table
-    from runner.ml.validate import read_csv
+    from runner.ml.data_validation import read_csv
 
     started = time.perf_counter()
     ctx = service_context(root, service, env)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import PermanentError
-from runner.state.store import ROLLED_BACK, SUCCESS, AuditEvent, Revision, StateStore
+from runner.state.state_store import ROLLED_BACK, SUCCESS, AuditEvent, Revision, StateStore
 
 EXPLAINING = ("promote", "rollback", "alias", "retrain")
 

@@ -47,8 +47,8 @@ def pull(ctx: ServiceContext) -> str:
 
 def prepare_data(ctx: ServiceContext, data: Path | None, run_dir: Path) -> dict[str, Any]:
     """Pull (when no CSV is given) and validate; DataValidationError names the column."""
+    from runner.ml.data_validation import validate_csv
     from runner.ml.registry import file_md5
-    from runner.ml.validate import validate_csv
 
     note = ""
     if data is None:
@@ -73,9 +73,9 @@ def train(ctx: ServiceContext, run_dir: Path) -> dict[str, Any]:
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
+    from runner.ml.data_validation import validate_frame
     from runner.ml.modeling import build_model
     from runner.ml.stages import load_params
-    from runner.ml.validate import validate_frame
 
     schema = ctx.schema
     params = load_params(ctx.project_dir)
@@ -126,9 +126,9 @@ def compare_and_register(ctx: ServiceContext, run_dir: Path, dataset: dict[str, 
     import pandas as pd
 
     from runner.ml import registry
+    from runner.ml.data_validation import validate_frame
     from runner.ml.evaluate import rounded, score
     from runner.ml.stages import git_commit, load_params
-    from runner.ml.validate import validate_frame
     from runner.state import StateStore
 
     schema = ctx.schema

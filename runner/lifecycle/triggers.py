@@ -24,8 +24,8 @@ def evaluate(root: Path, service: str, data: Path, env: str = "dev") -> dict[str
     import mlflow.sklearn
 
     from runner.ml import registry
+    from runner.ml.data_validation import validate_csv
     from runner.ml.evaluate import score
-    from runner.ml.validate import validate_csv
 
     ctx = service_context(root, service, env)
     frame = validate_csv(data, ctx.schema)

@@ -65,7 +65,7 @@ def git_commit(cwd: Path) -> str:
 
 
 def _read_prepared(project_dir: Path, schema: DatasetSchema, name: str) -> Any:
-    from runner.ml.validate import validate_csv
+    from runner.ml.data_validation import validate_csv
 
     return validate_csv(project_dir / PREPARED / f"{name}.csv", schema)
 
@@ -74,7 +74,7 @@ def prepare(project_dir: Path, schema: DatasetSchema) -> str:
     """Validate the raw CSV, drop duplicate rows, split with the fixed seed."""
     from sklearn.model_selection import train_test_split
 
-    from runner.ml.validate import validate_csv
+    from runner.ml.data_validation import validate_csv
 
     cfg = load_params(project_dir).get("prepare", {})
     raw = project_dir / "data" / "raw" / schema.raw_file

@@ -26,8 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runner.monitor.alerts import Alert
-from runner.monitor.store import Deployed
+from runner.monitor.alert_model import Alert
+from runner.monitor.audit_access import Deployed
 from runner.runtime.process import alive, start_time
 from runner.spec.models import Platform
 from runner.state.paths import private_opener

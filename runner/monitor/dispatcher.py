@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import PermanentError
-from runner.monitor import actions, sinks, store
-from runner.monitor.alerts import Alert, parse_webhook
+from runner.monitor import actions, sinks
+from runner.monitor import audit_access as store
+from runner.monitor.alert_model import Alert, parse_webhook
 from runner.spec.models import Platform
 from runner.state.paths import PRIVATE_UMASK, private_opener
 

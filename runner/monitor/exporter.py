@@ -17,7 +17,8 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 
 from runner import contract
-from runner.monitor import drift_gauge, store
+from runner.monitor import audit_access as store
+from runner.monitor import drift_gauge
 
 # Applies take from a second (nothing to do) to minutes (a retrain-and-deploy).
 APPLY_BUCKETS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)

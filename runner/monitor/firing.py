@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from runner.errors import TemporaryError
-from runner.monitor.alerts import SEVERITY_RANK, Alert, parse
+from runner.monitor.alert_model import SEVERITY_RANK, Alert, parse
 
 TIMEOUT_S = 3.0
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from runner.errors import LockHeld, PermanentError, ToolkitError
-from runner.monitor import store
+from runner.monitor import audit_access as store
 
 LOCK_WAIT_S = 300.0  # an apply in progress (deploy + post-deploy watch) ends well within this
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.monitor.alerts import SEVERITY_RANK
+from runner.monitor.alert_model import SEVERITY_RANK
 from runner.spec.models import NotificationSink, SecretRef
 from runner.state.paths import private_opener, state_dir
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from runner.runtime.base import ReplicaFact, ReplicaSpec
-from runner.state.store import Revision
+from runner.state.state_store import Revision
 
 Kind = Literal["create", "replace", "restart", "remove", "noop"]
 

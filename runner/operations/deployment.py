@@ -18,7 +18,7 @@ from runner.operations.production_alias import set_production_alias
 from runner.operations.registry_facts import existing_versions
 from runner.operations.specedit import head_commit
 from runner.operations.workspace import Env
-from runner.state.store import FAILED, SUCCESS, Revision
+from runner.state.state_store import FAILED, SUCCESS, Revision
 
 
 @dataclass

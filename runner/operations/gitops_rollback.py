@@ -11,7 +11,7 @@ from runner.errors import PermanentError, ToolkitError
 from runner.operations.deployment import Outcome, deploy
 from runner.operations.specedit import commit_spec, edit_service_spec, restored_on_failure
 from runner.operations.workspace import Env
-from runner.state.store import ROLLED_BACK, SUCCESS, Revision
+from runner.state.state_store import ROLLED_BACK, SUCCESS, Revision
 
 
 def rollback_target(env: Env, name: str, to_revision: int | None) -> Revision:

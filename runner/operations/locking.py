@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from runner.operations.workspace import Env
 from runner.state.lock import Holder, apply_lock, holder
-from runner.state.store import StateStore
+from runner.state.state_store import StateStore
 
 
 def held_here(store: StateStore) -> bool:

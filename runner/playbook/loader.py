@@ -20,7 +20,8 @@ import yaml
 from pydantic import ValidationError
 
 from runner.errors import Location, PlaybookError
-from runner.playbook.model import (
+from runner.playbook.modules import ModuleSet
+from runner.playbook.playbook_model import (
     BLOCK_KEYWORDS,
     HANDLER_KEYWORDS,
     PLAY_KEYWORDS,
@@ -29,7 +30,6 @@ from runner.playbook.model import (
     Playbook,
     Task,
 )
-from runner.playbook.modules import ModuleSet
 from runner.playbook.templating import Templar, TemplateFailure, has_template, is_template
 from runner.playbook.yamlpos import PosDict, PosList, load_yaml
 

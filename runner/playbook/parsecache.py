@@ -21,11 +21,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runner.playbook.model import Playbook, Task
+from runner.playbook.playbook_model import Playbook, Task
 
 # Bump when the shape of the parsed model changes in a way mtimes would not reveal.
 CACHE_VERSION = 1
-_OWN_SOURCES = ("loader.py", "model.py", "yamlpos.py", "parsecache.py")
+_OWN_SOURCES = ("loader.py", "playbook_model.py", "yamlpos.py", "parsecache.py")
 
 
 def _digest(path: Path) -> str:

@@ -18,7 +18,7 @@ from runner.operations.registry_facts import existing_versions
 from runner.reconcile.monitoring import MONITORING, plan_monitoring
 from runner.runtime.base import ReplicaSpec, Runtime
 from runner.spec.models import Platform
-from runner.state.store import StateStore
+from runner.state.state_store import StateStore
 
 __all__ = ["SYMBOL", "Action", "Kind", "Plan", "make_plan", "plan_service"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from runner import contract
-from runner.render.alerts import AlertRule
+from runner.render.alert_rules import AlertRule
 from runner.slo import CPU_WINDOW, MIB, RATE_WINDOW, fmt_num
 from runner.spec.models import ServiceSpec
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from runner.render.alert_rules import KINDS, AlertRule
 from runner.render.alert_tests import Check, Series, TestGroup
-from runner.render.alerts import KINDS, AlertRule
 from runner.render.context import (
     DASHBOARDS,
     ServiceView,

@@ -13,8 +13,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from runner import contract
+from runner.render.alert_rules import KINDS, AlertRule, fmt_duration, fmt_num, service_alerts
 from runner.render.alert_tests import TestGroup, service_test_groups
-from runner.render.alerts import KINDS, AlertRule, fmt_duration, fmt_num, service_alerts
 from runner.spec.models import Platform, ServiceSpec
 
 ADMIN_PORT_OFFSET = 1000  # admin port = public port + 1000 in compose and Kubernetes

@@ -23,12 +23,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, create_model
 
 from runner.errors import ToolkitError
-from runner.serving import model as model_mod
+from runner.serving import model_loading as model_mod
 from runner.serving.config import ServingConfig
 from runner.serving.definition import ServiceDefinition, load_sample
 from runner.serving.metrics import ServiceMetrics
 from runner.serving.middleware import MetricsMiddleware
-from runner.serving.model import LoadedModel, ModelHolder
+from runner.serving.model_loading import LoadedModel, ModelHolder
 from runner.serving.predlog import PredictionLog
 
 log = logging.getLogger("mlgitops.serving")

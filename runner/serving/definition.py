@@ -53,7 +53,7 @@ class ServiceDefinition:
             raise PermanentError(f"service {self.name}: categorical columns unknown: {unknown}")
 
     def frame(self, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-        """The model's input, typed like the clean frame training saw (runner.ml.validate).
+        """The model's input, typed like the clean frame training saw (runner.ml.data_validation).
 
         Numeric columns are float64 with NaN for gaps; the others are object arrays with
         None for gaps. Matching training's representation of "missing" matters more than

@@ -46,7 +46,7 @@ from runner.errors import TemporaryError, ToolkitError
 from runner.serving.app import create_app
 from runner.serving.config import ServingConfig
 from runner.serving.definition import load_definition
-from runner.serving.model import ModelHolder
+from runner.serving.model_loading import ModelHolder
 
 log = logging.getLogger("mlgitops.serving")
 

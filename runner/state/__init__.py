@@ -2,7 +2,7 @@
 
 from runner.state.lock import apply_lock, holder
 from runner.state.paths import actor, repo_root, state_dir, tracking_uri
-from runner.state.store import FAILED, ROLLED_BACK, SUCCESS, Revision, StateStore
+from runner.state.state_store import FAILED, ROLLED_BACK, SUCCESS, Revision, StateStore
 
 __all__ = [
     "FAILED",

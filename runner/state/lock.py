@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from runner.errors import LockHeld
 from runner.runtime.process import alive, start_time
-from runner.state.store import StateStore
+from runner.state.state_store import StateStore
 
 LOCK_NAME = "apply"
 DEFAULT_LEASE_S = 600.0

@@ -179,7 +179,7 @@ class Stack:
 
     def received(self, alert: str, status: str, since: float = 0.0) -> list[dict[str, Any]]:
         """The monitor's ``alert.received`` audit events of ``alert`` with ``status``."""
-        from runner.monitor import store
+        from runner.monitor import audit_access as store
 
         return [
             e for e in store.events(store.ALERT_RECEIVED, state=self.state)

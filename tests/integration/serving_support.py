@@ -157,10 +157,10 @@ def train_and_register(project: str, workdir: Path) -> str:
     from threadpoolctl import threadpool_limits
 
     from runner.ml import registry, stages
+    from runner.ml.data_validation import validate_frame
     from runner.ml.evaluate import score
     from runner.ml.modeling import build_model
     from runner.ml.project import load_project
-    from runner.ml.validate import validate_frame
 
     schema = load_project(ROOT / "projects" / project).contract
     project_dir = ROOT / "projects" / project

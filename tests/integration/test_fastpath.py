@@ -48,9 +48,9 @@ def fitted(request: pytest.FixtureRequest) -> tuple[ServiceDefinition, Any, list
     from threadpoolctl import threadpool_limits
 
     from runner.ml import stages
+    from runner.ml.data_validation import validate_frame
     from runner.ml.modeling import build_model
     from runner.ml.project import load_project
-    from runner.ml.validate import validate_frame
 
     project = request.param
     project_dir = ROOT / "projects" / project

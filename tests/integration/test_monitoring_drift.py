@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from monitoring_stack import Stack, fast_platform, have_binaries, make_root, wait_for
 
-from runner.monitor import drift_gauge, store
+from runner.monitor import audit_access as store
+from runner.monitor import drift_gauge
 from runner.render.artifacts import render_all
 
 pytestmark = [

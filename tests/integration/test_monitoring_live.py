@@ -38,7 +38,7 @@ from reconcile_fixtures import (
 )
 
 from runner.commands.converge import reconcile_command
-from runner.monitor import store
+from runner.monitor import audit_access as store
 from runner.operations.workspace import open_env
 from runner.render.artifacts import render_all
 

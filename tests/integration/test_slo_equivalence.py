@@ -4,7 +4,7 @@ Each scenario drives real service metrics (``runner.serving.metrics.ServiceMetri
 a replica exports) from a "before" to an "after" state. The watch's side parses the two
 /metrics texts and judges them with ``runner.slo`` exactly as ``runner.operations.watch``
 does. The rules' side feeds the very same sample values, five minutes apart, to promtool
-as input series of the rendered critical rules (``runner.render.alerts``) and expects an
+as input series of the rendered critical rules (``runner.render.alert_rules``) and expects an
 alert exactly where the watch said "breached". One promtool run checks every scenario; the
 verdicts are also pinned by hand, so both sides cannot drift together unnoticed.
 """
@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from runner import contract, slo
-from runner.render.alerts import AlertRule, service_alerts
+from runner.render.alert_rules import AlertRule, service_alerts
 from runner.serving.metrics import ServiceMetrics
 from runner.spec import load_platform
 from runner.spec.models import ServiceSpec

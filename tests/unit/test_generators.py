@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from runner.errors import DataValidationError
+from runner.ml.data_validation import validate_csv, validate_frame
 from runner.ml.project import load_projects
-from runner.ml.validate import validate_csv, validate_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = {name: p.contract for name, p in load_projects(ROOT).items()}

@@ -9,7 +9,7 @@ import pytest
 
 from runner.errors import PermanentError
 from runner.lifecycle.history import parse_time, version_at
-from runner.state.store import FAILED, ROLLED_BACK, SUCCESS, StateStore
+from runner.state.state_store import FAILED, ROLLED_BACK, SUCCESS, StateStore
 
 
 def _rev(store: StateStore, version: int, outcome: str, commit: str) -> float:

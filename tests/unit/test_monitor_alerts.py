@@ -1,4 +1,4 @@
-"""Parsing Alertmanager's payloads and matching alert actions (runner.monitor.alerts/actions)."""
+"""Parsing Alertmanager's payloads and matching alert actions (monitor.alert_model, actions)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from runner.errors import PermanentError
 from runner.monitor import actions
-from runner.monitor.alerts import kind_of, parse, parse_webhook, runbook_section
-from runner.monitor.store import Deployed
+from runner.monitor.alert_model import kind_of, parse, parse_webhook, runbook_section
+from runner.monitor.audit_access import Deployed
 from runner.spec import load_platform
 from runner.spec.models import Platform
 
@@ -180,7 +180,7 @@ def _anchors(markdown: str) -> set[str]:
 
 
 def test_every_runbook_link_of_the_rendered_rules_exists(platform: Platform) -> None:
-    from runner.render.alerts import KINDS, service_alerts
+    from runner.render.alert_rules import KINDS, service_alerts
 
     anchors = _anchors((ROOT / "docs" / "runbook.md").read_text())
     links = {rule.runbook for svc in platform.services.values() for rule in service_alerts(svc)}

@@ -25,7 +25,8 @@ import pytest
 import yaml
 from test_monitor_server import _actions, _auth, _payload, _post, monitor  # noqa: F401
 
-from runner.monitor import dispatcher, store
+from runner.monitor import audit_access as store
+from runner.monitor import dispatcher
 from runner.monitor import server as server_mod
 from runner.monitor.dispatcher import Context
 from runner.monitor.webhook_token import (
@@ -35,7 +36,7 @@ from runner.monitor.webhook_token import (
     read_token,
     token_path,
 )
-from runner.state.store import SUCCESS, StateStore
+from runner.state.state_store import SUCCESS, StateStore
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = "canary-7f3a9c-do-not-log"

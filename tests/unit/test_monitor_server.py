@@ -16,12 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from runner import contract
 from runner.errors import PermanentError
-from runner.monitor import drift_gauge, store
+from runner.monitor import audit_access as store
+from runner.monitor import drift_gauge
 from runner.monitor.dispatcher import Context
 from runner.monitor.server import MonitorServer, make_server, serve_in_thread
 from runner.monitor.webhook_token import read_token
 from runner.spec import load_platform
-from runner.state.store import SUCCESS, StateStore
+from runner.state.state_store import SUCCESS, StateStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_URL_TOKEN = "s3cr3t-token-abc"  # noqa: S105 - a fake, to prove it never leaks

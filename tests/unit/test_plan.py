@@ -9,7 +9,7 @@ import pytest
 from runner.operations.specedit import set_model_version, set_top_scalar
 from runner.reconcile.plan import Action, Plan, plan_service
 from runner.runtime.base import ReplicaFact, ReplicaSpec
-from runner.state.store import Revision
+from runner.state.state_store import Revision
 
 SPEC = ReplicaSpec(service="svc", spec_hash="a" * 16, model_name="svc-model", model_version=3,
                    port=8001, project_dir=Path("."))

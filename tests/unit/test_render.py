@@ -281,8 +281,8 @@ def test_stray_environment_directory_fails_check(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("for_s", [0, 45, 60, 300])
 def test_every_alert_is_proven_firing_pending_and_silent(platform: Platform, for_s: int) -> None:
+    from runner.render.alert_rules import service_alerts
     from runner.render.alert_tests import PER_SERIES_KINDS, service_test_groups
-    from runner.render.alerts import service_alerts
 
     data = platform.services["bankchurn"].model_dump()
     for threshold in data["alerts"].values():

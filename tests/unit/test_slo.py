@@ -18,7 +18,7 @@ import pytest
 
 from runner import slo
 from runner.operations import watch
-from runner.render.alerts import service_alerts
+from runner.render.alert_rules import service_alerts
 from runner.serving.metrics import ServiceMetrics
 from runner.spec import load_platform
 from runner.spec.models import ServiceSpec

@@ -20,7 +20,7 @@ from runner.errors import LockHeld, ToolkitError
 from runner.operations import open_env, rollback
 from runner.operations.specedit import edit_service_spec
 from runner.state.lock import holder
-from runner.state.store import SUCCESS, StateStore
+from runner.state.state_store import SUCCESS, StateStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "bankchurn"
@@ -167,7 +167,8 @@ def test_spec_edit_is_one_rename(tmp_path: Path) -> None:
 
 def test_alert_procedure_runs_under_the_apply_lock(repo: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from runner.monitor import procedure, store
+    from runner.monitor import audit_access as store
+    from runner.monitor import procedure
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     check = ("import os, sys; from pathlib import Path; from runner.state import StateStore;"
@@ -185,7 +186,8 @@ def test_alert_procedure_runs_under_the_apply_lock(repo: Path,
 
 def test_alert_procedure_waits_for_the_lock_then_gives_up(
         repo: Path, monkeypatch: pytest.MonkeyPatch, other_holder: None) -> None:
-    from runner.monitor import procedure, store
+    from runner.monitor import audit_access as store
+    from runner.monitor import procedure
 
     monkeypatch.setattr(procedure, "LOCK_WAIT_S", 1.5)
     marker = repo / "ran"

@@ -28,9 +28,9 @@ from pydantic import ValidationError
 
 from runner.errors import ToolkitError
 from runner.playbook.loader import load_playbook
-from runner.playbook.model import Play, Playbook, Task
 from runner.playbook.modules import Module, ModuleContext, ModuleSet
 from runner.playbook.output import Reporter
+from runner.playbook.playbook_model import Play, Playbook, Task
 from runner.playbook.result import Result, Stats, TaskRecord
 from runner.playbook.scope import LazyVars, ScopeRef, chain
 from runner.playbook.templating import Templar, TemplateFailure

@@ -71,7 +71,7 @@ def runbook_section(kind: str, annotations: Mapping[str, str]) -> str:
     for key in ("runbook_url", "runbook"):
         if annotations.get(key):
             return annotations[key]
-    from runner.render.alerts import KIND_INFO  # the anchors the rendered rules use
+    from runner.render.alert_rules import KIND_INFO  # the anchors the rendered rules use
 
     if kind in KIND_INFO:
         return f"{RUNBOOK_DOC}#{KIND_INFO[kind][2]}"

@@ -15,7 +15,7 @@ from typing import Any
 
 from runner.state.paths import actor as default_actor
 from runner.state.paths import state_dir
-from runner.state.store import StateStore
+from runner.state.state_store import StateStore
 
 # Audit actions written by the monitor (tests and `inv audit` filter on them).
 ALERT_RECEIVED = "alert.received"
