@@ -1,6 +1,6 @@
 """A procedure started by an alert, run detached from the webhook process.
 
-``python -m runner.monitor.procedure PLAYBOOK [--env dev] [-e name=value ...]``
+``python -m runner.commands.alert_procedure PLAYBOOK [--env dev] [-e name=value ...]``
 
 Runs ``playbooks/PLAYBOOK.yaml`` through the playbook engine with the alert's variables
 (service, alert, fingerprint, reason, and for rollbacks the revision to undo) and writes
@@ -94,7 +94,7 @@ def _run_locked(root: Path, path: Path, variables: dict[str, str], env: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runner.monitor.procedure")
+    parser = argparse.ArgumentParser(prog="python -m runner.commands.alert_procedure")
     parser.add_argument("playbook")
     parser.add_argument("--env", default="dev")
     parser.add_argument("-e", dest="extra", action="append", default=[])
