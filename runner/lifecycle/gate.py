@@ -13,13 +13,21 @@ difference with its interval (level ``gate.confidence``). Rules, from the spec's
 3. the same for every guardrail, with ``guardrail_max_drop`` of the champion's value
    (relative: 0.05 = 5%) as the tolerance.
 
-The primary comparison has one of three verdicts: ``better`` (the whole interval above
-0), ``equivalent`` (not worse beyond the tolerance, not shown better) and ``worse`` (a
-regression beyond the tolerance is not ruled out). Outcomes: ``reject`` when any rule
-fails; ``promote`` when the verdict is better, or equivalent with ``promote_when:
-not_worse`` (the default: a fresher model that is no worse replaces the older one);
-``hold`` when it is equivalent and ``promote_when: better`` (nothing wrong, nothing
-gained: the champion keeps serving without a deploy).
+The primary comparison has one of three verdicts, with ``max_regression`` as the margin
+below which a difference does not matter, on both sides:
+
+- ``worse``: a regression beyond the margin is not ruled out (lower bound < -margin);
+- ``better``: better beyond doubt (lower bound > 0) AND by at least the margin (the
+  difference itself >= margin). The bootstrap measures which rows were held out, not
+  how much two trainings of the same configuration differ; two such models genuinely
+  differ a little on the population, and on 2,000 rows that shows as "significant"
+  about one time in ten. Requiring the margin keeps those out of ``better``;
+- ``equivalent``: the rest (not worse beyond the margin, not shown better by it).
+
+Outcomes: ``reject`` when any rule fails; ``promote`` when the verdict is better, or
+equivalent with ``promote_when: not_worse`` (the default: a fresher model that is no
+worse replaces the older one); ``hold`` when it is equivalent and ``promote_when:
+better`` (nothing wrong, nothing gained: the champion keeps serving without a deploy).
 
 Without a champion (first model, or its version missing from the registry) only rule 1
 applies, and the decision says so.
@@ -136,8 +144,12 @@ def evaluate(gate: GateSpec, comparison: Comparison) -> Decision:
 
     diff = comparison.difference[metric]
     up = improvement(metric, diff, higher)
-    verdict = "better" if up.low > EPS else (
-        "equivalent" if up.low >= -gate.max_regression - EPS else "worse")
+    if up.low < -gate.max_regression - EPS:
+        verdict = "worse"
+    elif up.low > EPS and up.value >= gate.max_regression - EPS:
+        verdict = "better"
+    else:
+        verdict = "equivalent"
     checks.append(f"{metric} {value.value:.4f} vs champion {champ[metric].value:.4f}: "
                   f"difference {diff.text(signed=True)} ({pct}), lower bound "
                   f"{up.low:+.4f} {'>=' if verdict != 'worse' else '<'} "

@@ -21,8 +21,8 @@ def _direction(decision: Decision) -> str:
 def _explain(decision: Decision) -> str:
     tol = f"{decision.comparison_tolerance:g}"
     return decision.verdict + {
-        "better": ": the whole interval of the difference is above 0",
-        "equivalent": f": no regression beyond {tol} (the tolerance), not shown better",
+        "better": f": the whole interval is above 0 and the difference at least {tol}",
+        "equivalent": f": no regression beyond {tol} (the tolerance), not better by {tol}",
         "worse": f": a regression beyond {tol} (the tolerance) is not ruled out",
         "no champion": ": only the minimum applies",
     }.get(decision.verdict, "")

@@ -82,6 +82,9 @@ INTERVALS = [
     ((-0.002, -0.011, 0.007), "not_worse", "reject", "worse"),  # point fine, bound not
     ((-0.030, -0.042, -0.019), "not_worse", "reject", "worse"),
     ((0.000, -0.010, 0.010), "not_worse", "promote", "equivalent"),  # bound == tolerance
+    # significant but smaller than the margin: not "better" (two trainings differ so)
+    ((0.006, 0.002, 0.010), "better", "hold", "equivalent"),
+    ((0.010, 0.002, 0.018), "better", "promote", "better"),  # difference == margin
 ]
 
 
