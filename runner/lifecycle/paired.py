@@ -96,8 +96,11 @@ def counts(y: Any, resamples: int, seed: int, stratify: bool) -> Iterator[np.nda
     while done < resamples:
         size = min(CHUNK, resamples - done)
         out = np.zeros((size, n))
+        offsets = np.arange(size)[:, None] * n
         for idx in groups:
-            out[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=size)
+            # len(idx) draws with replacement per resample, counted per row in one bincount
+            picks = idx[rng.integers(0, len(idx), size=(size, len(idx)))] + offsets
+            out += np.bincount(picks.ravel(), minlength=size * n).reshape(size, n)
         done += size
         yield out
 
@@ -110,8 +113,11 @@ def _auc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
     s, pos = score[order], y[order].astype(bool)
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # groups of tied scores
     ws = w[:, order]
-    p = np.add.reduceat(np.where(pos, ws, 0.0), starts, axis=1)
-    q = np.add.reduceat(np.where(pos, 0.0, ws), starts, axis=1)
+    p = ws * pos
+    q = ws - p
+    if len(starts) < len(s):  # sum the tied rows' weights per group
+        p = np.add.reduceat(p, starts, axis=1)
+        q = np.add.reduceat(q, starts, axis=1)
     below = np.cumsum(q, axis=1) - q  # negative weight strictly below each group
     total = p.sum(axis=1) * q.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -126,16 +132,16 @@ def classification(y: Any, proba: Any, w: np.ndarray,
     y = np.asarray(y).astype(int)
     proba = np.asarray(proba, dtype=float)
     pred = proba >= threshold
-    tp = w @ (pred & (y == 1))
-    fp = w @ (pred & (y == 0))
-    fn = w @ (~pred & (y == 1))
-    total = w.sum(axis=1)
+    # One float matrix product for all counts (a bool vector would take a slow path).
+    cells = np.stack([pred & (y == 1), pred & (y == 0), ~pred & (y == 1), pred == (y == 1),
+                      np.ones(len(y), dtype=bool)], axis=1).astype(float)
+    tp, fp, fn, right, total = (w @ cells).T
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
         recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
         f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
     return {"roc_auc": _auc(y, proba, w), "f1": f1, "precision": precision,
-            "recall": recall, "accuracy": (w @ (pred == (y == 1))) / total}
+            "recall": recall, "accuracy": right / total}
 
 
 def regression(y: Any, pred: Any, w: np.ndarray) -> dict[str, np.ndarray]:
