@@ -35,6 +35,7 @@ applies, and the decision says so.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,7 +145,10 @@ def evaluate(gate: GateSpec, comparison: Comparison) -> Decision:
 
     diff = comparison.difference[metric]
     up = improvement(metric, diff, higher)
-    if up.low < -gate.max_regression - EPS:
+    if not math.isfinite(up.low):  # e.g. MAPE with no row above its floor
+        reasons.append(f"{metric} difference is undefined on these rows ({diff.text()})")
+        verdict = "worse"
+    elif up.low < -gate.max_regression - EPS:
         verdict = "worse"
     elif up.low > EPS and up.value >= gate.max_regression - EPS:
         verdict = "better"
@@ -154,7 +158,7 @@ def evaluate(gate: GateSpec, comparison: Comparison) -> Decision:
                   f"difference {diff.text(signed=True)} ({pct}), lower bound "
                   f"{up.low:+.4f} {'>=' if verdict != 'worse' else '<'} "
                   f"-{gate.max_regression:g}: {verdict}")
-    if verdict == "worse":
+    if verdict == "worse" and math.isfinite(up.low):
         if up.high < 0:
             what = "worse: the whole interval is below 0"
         elif up.high - up.low > 2 * gate.max_regression:
@@ -176,7 +180,7 @@ def evaluate(gate: GateSpec, comparison: Comparison) -> Decision:
         gdiff = comparison.difference[name]
         gup = improvement(name, gdiff, name not in LOWER_IS_BETTER)
         tol = gate.guardrail_max_drop * abs(old)
-        ok = gup.low >= -tol - EPS
+        ok = math.isfinite(gup.low) and gup.low >= -tol - EPS
         line = (f"guardrail {name} {cand[name].value:.4f} vs {old:.4f}: difference "
                 f"{gdiff.text(signed=True)}, lower bound {gup.low:+.4f} "
                 f"{'>=' if ok else '<'} -{tol:.4f} ({gate.guardrail_max_drop:.0%} of "

@@ -170,3 +170,13 @@ def test_spec_bounds_the_level() -> None:
     assert GateSpec(metric="roc_auc", min=0.8).confidence == 0.95
     with pytest.raises(ValidationError):
         GateSpec(metric="roc_auc", min=0.8, promote_when="sometimes")
+
+
+def test_undefined_difference_is_not_a_pass() -> None:
+    gate = GateSpec(metric="mape", min=0.5, max_regression=0.01, greater_is_better=False)
+    nan = float("nan")
+    comp = Comparison({"mape": Interval(nan, nan, nan)}, {"mape": Interval(0.3, 0.28, 0.32)},
+                      {"mape": Interval(nan, nan, nan)}, 0.95, 10, 100, 0, "test")
+    decision = evaluate(gate, comp)
+    assert decision.outcome == "reject"
+    assert any("undefined on these rows" in r for r in decision.reasons), decision.reasons
