@@ -74,6 +74,7 @@ def train(ctx: ServiceContext, run_dir: Path) -> dict[str, Any]:
     import joblib
     import pandas as pd
     from sklearn.model_selection import train_test_split
+    from threadpoolctl import threadpool_limits
 
     from runner.ml.modeling import build_model
     from runner.ml.stages import load_params
@@ -90,7 +91,10 @@ def train(ctx: ServiceContext, run_dir: Path) -> dict[str, Any]:
                                          stratify=stratify)
     model = build_model(schema, params.get("train", {}))
     started = time.perf_counter()
-    model.fit(train_df[schema.feature_names], train_df[schema.target.name])
+    # The variable above only counts if OpenMP was not loaded yet (a long-lived process
+    # may have imported sklearn already); the limit holds either way.
+    with threadpool_limits(1):
+        model.fit(train_df[schema.feature_names], train_df[schema.target.name])
     took = time.perf_counter() - started
     joblib.dump(model, run_dir / "model.joblib")
     train_df.to_csv(run_dir / "train.csv", index=False)

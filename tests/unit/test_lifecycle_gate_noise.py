@@ -15,8 +15,8 @@ not rejected.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,9 @@ TRIALS = 20
 
 
 @pytest.fixture(scope="module")
-def lab() -> dict[str, Any]:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+def lab() -> Iterator[dict[str, Any]]:
+    from threadpoolctl import threadpool_limits
+
     from runner.ml.schemas import get_schema
     from runner.ml.stages import load_params
     from runner.spec import load_platform
@@ -45,9 +46,14 @@ def lab() -> dict[str, Any]:
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault(spec.name, module)
     spec.loader.exec_module(module)
-    return {"generate": module.generate, "schema": get_schema("bankchurn"),
-            "params": load_params(REPO / "projects" / "bankchurn"),
-            "gate": load_platform(REPO, "dev").service("bankchurn").gate}
+    # One OpenMP thread however the process started (two spin-wait on a loaded machine);
+    # the limit applies to the libraries loaded so far, so load scikit-learn's first.
+    import sklearn.ensemble  # noqa: F401
+
+    with threadpool_limits(1):
+        yield {"generate": module.generate, "schema": get_schema("bankchurn"),
+               "params": load_params(REPO / "projects" / "bankchurn"),
+               "gate": load_platform(REPO, "dev").service("bankchurn").gate}
 
 
 def _split(lab: dict[str, Any], seed: int) -> tuple[Any, Any]:

@@ -54,6 +54,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     os.environ.pop("MLFLOW_REGISTRY_URI", None)
+    import sklearn.ensemble  # noqa: F401  (OpenMP loaded, so the thread limit applies)
+    from threadpoolctl import threadpool_limits
+
+    limit = threadpool_limits(1)  # predictions too, not only the train step's fit
     try:
         root = make_repo(tmp, port=free_port())
         frame = _generate()(10_000, 5)
@@ -66,6 +70,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {"root": root, "state": tmp / "state", "frame": frame, "tmp": tmp,
                "first": first, "second": second}
     finally:
+        limit.restore_original_limits()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
