@@ -108,7 +108,7 @@ def _tolerance_rule(gate: GateSpec) -> str:
     return (f"promote when the lower bound of the {gate.metric} difference (candidate - "
             f"champion{', negated' if not gate.greater_is_better else ''}) >= "
             f"-{gate.max_regression:g} (gate.max_regression) at "
-            f"{gate.confidence:.0%} confidence; candidate {gate.metric} "
+            f"{gate.confidence * 100:g}% confidence; candidate {gate.metric} "
             f"{'>=' if gate.greater_is_better else '<='} {gate.min:g} (gate.min)"
             + (f"; guardrails {', '.join(gate.guardrails)} lower bound >= "
                f"-{gate.guardrail_max_drop:.0%} of the champion's value"
@@ -128,7 +128,7 @@ def evaluate(gate: GateSpec, comparison: Comparison) -> Decision:
     value = cand[metric]
     reasons: list[str] = []
     checks: list[str] = []
-    pct = f"{comparison.level:.0%}"
+    pct = f"{comparison.level * 100:g}%"
 
     meets = value.value >= gate.min if higher else value.value <= gate.min
     sign = (">=" if meets else "<") if higher else ("<=" if meets else ">")

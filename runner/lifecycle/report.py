@@ -32,7 +32,7 @@ def decision_block(decision: Decision, title: str = "") -> str:
     """Metric, both values with intervals, the paired difference, the rule, the seed."""
     comp = decision.comparison
     metric = decision.metric
-    pct = f"{comp.level:.0%}"
+    pct = f"{comp.level * 100:g}%"
     rows = [("metric", f"{metric} ({_direction(decision)}), {comp.rows:,} held-out rows, "
                        f"{pct} intervals")]
     cand = comp.candidate.get(metric)

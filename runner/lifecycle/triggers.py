@@ -71,7 +71,7 @@ def report(out: dict[str, Any]) -> str:
     """What ``inv evaluate`` prints: the drop with its interval, and whether it triggers."""
     lo, hi = out["measured_interval"]
     dlo, dhi = out["drop_interval"]
-    pct = f"{out['level']:.0%}"
+    pct = f"{out['level'] * 100:g}%"
     head = (f"{out['service']}: {out['model']} {out['metric']} {out['measured']:.4f} "
             f"[{lo:.4f}, {hi:.4f}] ({pct}) on {out['rows']} labelled rows vs "
             f"{out['registered']:.4f} registered: drop {out['drop']:+.1%} "
