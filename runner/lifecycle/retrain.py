@@ -1,10 +1,11 @@
 """``inv retrain``: run ``playbooks/retrain.yaml`` through the playbook engine, then say
 what happened in one paragraph (promoted, registered only, rejected and why).
 
-Exit codes: 0 the candidate passed the gate (and was promoted and deployed when asked),
-4 the gate rejected it (registered, not promoted: the champion keeps serving), 1 any
-failure (bad data stops at validation with the column named; a failed deploy was rolled
-back by the deploy playbook).
+Exit codes: 0 the candidate passed the gate (and was promoted and deployed when asked)
+or was held (equivalent to the champion under ``gate.promote_when: better``: registered,
+the champion keeps serving), 4 the gate rejected it (registered, not promoted: the
+champion keeps serving), 1 any failure (bad data stops at validation with the column
+named; a failed deploy was rolled back by the deploy playbook).
 """
 
 from __future__ import annotations
@@ -54,11 +55,17 @@ def render(out: dict[str, Any], promote: bool) -> str:
     if comp is None:
         return f"retrain failed: {out.get('error', 'see the play output')}"
     lines = [f"candidate v{comp['candidate_version']} vs champion "
-             f"v{comp['champion_version']} on {comp['holdout_rows']} held-out rows",
-             f"  candidate: {comp['candidate']}", f"  champion:  {comp['champion']}",
-             comp["summary"]]
+             f"v{comp['champion_version']} on {comp['holdout_rows']} held-out rows"]
+    lines.append(comp.get("block") or f"  candidate: {comp['candidate']}\n"
+                                      f"  champion:  {comp['champion']}")
+    lines.append(comp["summary"])
     promo = out.get("promotion")
-    if not comp["passed"]:
+    outcome = comp.get("outcome", "promote" if comp["passed"] else "reject")
+    if outcome == "hold":
+        lines.append(f"HELD: v{comp['candidate_version']} is equivalent to the champion, not "
+                     f"better; v{comp['champion_version']} keeps serving (gate.promote_when: "
+                     f"better); v{comp['candidate_version']} is registered (alias challenger)")
+    elif not comp["passed"]:
         lines.append(f"NOT PROMOTED: the champion v{comp['champion_version']} keeps serving; "
                      f"v{comp['candidate_version']} is registered (alias challenger)")
     elif promo:
@@ -88,6 +95,8 @@ def retrain_command(service: str, data: str = "", promote: bool = True, reason: 
     comp = out.get("comparison")
     if comp is None:
         raise PermanentError(f"retrain {service}: {out.get('error', 'failed')}")
+    if comp.get("outcome") == "hold":
+        return 0  # nothing wrong and nothing gained: the champion keeps serving
     if not comp["passed"]:
         return EXIT_REJECTED
     return 0 if out["ok"] else 1

@@ -163,6 +163,11 @@ class GateSpec(StrictModel):
     greater_is_better: bool = True
     guardrails: list[MetricName] = []  # each may drop at most guardrail_max_drop
     guardrail_max_drop: Ratio = 0.05
+    # The gate compares interval bounds (runner.lifecycle.gate): their confidence level,
+    # and whether a candidate that is equivalent (not worse, not shown better) replaces
+    # the champion.
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    promote_when: Literal["not_worse", "better"] = "not_worse"
 
 
 class HealthSpec(StrictModel):
