@@ -15,7 +15,7 @@ from invoke import Context, task
 def validate(c: Context, env: str = "dev") -> None:
     """Validate every spec; print one line per problem (file:line:col field: message)."""
     from runner.cli import run
-    from runner.spec.validate_command import validate_command
+    from runner.commands.validate import validate_command
 
     run(validate_command, env=env)
 
