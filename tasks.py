@@ -81,22 +81,28 @@ def plan(c: Context, json: bool = False, env: str = "dev") -> None:
 
 
 @task(help={"watch": "keep converging every SECONDS (self-heal)", "json": "JSON output",
-            "env": "environment overlay"})
-def reconcile(c: Context, watch: float = 0.0, json: bool = False, env: str = "dev") -> None:
+            "env": "environment overlay",
+            "force": "change even inside a freeze window (needs --reason; audited)",
+            "reason": "why a freeze window is overridden (audit log)"})
+def reconcile(c: Context, watch: float = 0.0, json: bool = False, env: str = "dev",
+              force: bool = False, reason: str = "") -> None:
     """Converge actual state to the specs through the playbooks (idempotent)."""
     from runner.cli import exit_with, run
     from runner.commands.converge import reconcile_command
 
-    exit_with(run(reconcile_command, env_name=env, as_json=json, watch=watch))
+    exit_with(run(reconcile_command, env_name=env, as_json=json, watch=watch, force=force,
+                  reason=reason))
 
 
-@task(help={"service": "service name", "reason": "why (audit log)", "env": "environment overlay"})
-def deploy(c: Context, service: str, reason: str = "", env: str = "dev") -> None:
+@task(help={"service": "service name", "reason": "why (audit log)", "env": "environment overlay",
+            "force": "deploy even inside a freeze window (needs --reason; audited)"})
+def deploy(c: Context, service: str, reason: str = "", env: str = "dev",
+           force: bool = False) -> None:
     """Deploy one service to its spec (health-gated, automatic rollback on failure)."""
     from runner.cli import exit_with, run
     from runner.commands.converge import deploy_command
 
-    exit_with(run(deploy_command, service=service, env_name=env, reason=reason))
+    exit_with(run(deploy_command, service=service, env_name=env, reason=reason, force=force))
 
 
 @task(help={"service": "service name", "to_revision": "revision number (default: previous)",
@@ -201,15 +207,16 @@ def drift(c: Context, service: str, current: str = "", reference: str = "", html
 @task(help={"service": "service name", "data": "labelled CSV to train on (default: DVC data)",
             "promote": "promote a winner: spec commit + deploy (--no-promote: register only)",
             "reason": "why (commit message and audit log)", "json": "print JSON",
-            "env": "environment overlay"})
+            "env": "environment overlay",
+            "force": "promote even inside a freeze window (needs --reason; audited)"})
 def retrain(c: Context, service: str, data: str = "", promote: bool = True, reason: str = "",
-            json: bool = False, env: str = "dev") -> None:
+            json: bool = False, env: str = "dev", force: bool = False) -> None:
     """Retrain, gate the candidate against the champion, promote a winner (exit 4: rejected)."""
     from runner.cli import exit_with, run
     from runner.lifecycle.retrain import retrain_command
 
     exit_with(run(retrain_command, service, data=data, promote=promote, reason=reason, env=env,
-                  as_json=json))
+                  as_json=json, force=force))
 
 
 @task(help={"service": "service name", "data": "recent labelled CSV",
