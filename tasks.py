@@ -263,3 +263,36 @@ def simulate_drift(c: Context, service: str, requests: int = 500, shift: float =
 
     exit_with(run(simulate_command, service, requests=requests, shift=shift, seed=seed,
                   env=env))
+
+
+# ----------------------------------------------------------------- maintenance (issue 11)
+
+
+@task(help={"env": "environment overlay", "check": "change nothing; list what clean-up "
+            "would delete (runs outside a window too)",
+            "force": "run outside a maintenance window (needs --reason; audited)",
+            "reason": "why it runs outside a window (audit log)",
+            "skip": "steps to leave out, comma-separated: backup,audit,cleanup,restart,watch "
+                    "(audited)",
+            "watch": "seconds to watch after the restart (default: maintenance.watch_s)"})
+def maintenance(c: Context, env: str = "dev", check: bool = False, force: bool = False,
+                reason: str = "", skip: str = "", watch: float = -1.0) -> None:
+    """The runbook's maintenance: notify, backup, pip-audit, sqlite upkeep, clean-up,
+    rolling restart, health, watch, notify; only inside a maintenance window."""
+    from runner.cli import exit_with, run
+    from runner.commands.maintenance import maintenance_command
+
+    exit_with(run(maintenance_command, env, force=force, reason=reason, check=check,
+                  skip=skip, watch_s=None if watch < 0 else watch))
+
+
+@task(help={"env": "environment overlay", "count": "openings to list per kind",
+            "json": "print JSON", "notify": "send the advance notices that are due "
+            "(maintenance.notice_min; each opening once)"})
+def windows(c: Context, env: str = "dev", count: int = 3, json: bool = False,
+            notify: bool = False) -> None:
+    """Maintenance and freeze windows: open now, and the next openings of each kind."""
+    from runner.cli import exit_with, run
+    from runner.commands.maintenance import windows_command
+
+    exit_with(run(windows_command, env, count=count, as_json=json, notify=notify))
