@@ -205,9 +205,15 @@ def delete(env: Env, found: list[Candidate], *, registry: Any | None = None) -> 
         if set(runs) & keep.run_ids:
             raise PermanentError(f"refusing to delete runs now referenced by a registered "
                                  f"version: {sorted(set(runs) & keep.run_ids)}")
+        folders = [_local_path(registry.get_run(r).info.artifact_uri or "") for r in runs]
         for run_id in runs:
             registry.delete_run(run_id)
         _gc(env.tracking_uri, runs)
+        for run_id, art in zip(runs, folders, strict=True):
+            # gc removes <root>/<run id>/artifacts; the run's own folder stays, empty.
+            if art is not None and art.parent.name == run_id and art.parent.is_dir() \
+                    and not any(art.parent.iterdir()):
+                art.parent.rmdir()
         done += [f"deleted MLflow run {r} and its artifacts" for r in runs]
     by_replica = {f.replica: f for s in env.platform.services for f in env.runtime.standby(s)}
     for cand in found:

@@ -59,7 +59,10 @@ def upkeep(path: Path, *, check_mode: bool = False) -> Upkeep:
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     try:
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        rows = [r[0] for r in db.execute("PRAGMA integrity_check")]
+        try:
+            rows = [str(r[0]) for r in db.execute("PRAGMA integrity_check")]
+        except sqlite3.DatabaseError as exc:  # too damaged to even check
+            rows = [f"{type(exc).__name__}: {exc}"]
         integrity = "ok" if rows == ["ok"] else "; ".join(rows[:3])
         if integrity != "ok" or check_mode:
             return Upkeep(str(path), integrity, before, before, False)
