@@ -11,9 +11,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import PermanentError, TaskFailed
 from runner.operations import open_env
+
+if TYPE_CHECKING:
+    from runner.maintenance.notices import Send
+    from runner.operations import Env
 
 PLAYBOOK = "playbooks/maintenance.yaml"
 STEPS = ("backup", "audit", "cleanup", "restart", "watch")
@@ -28,10 +33,27 @@ def _skipped(skip: str) -> list[str]:
     return steps
 
 
+def spec_sinks(env: Env) -> Send:
+    """A ``Send`` over the spec's ``notifications:`` (each sink's min_severity applies)."""
+    from runner.monitor.sinks import deliver
+
+    plat = env.platform.platform
+
+    def send(text: str, level: str, data: dict[str, Any]) -> list[str]:
+        message = {"kind": "maintenance", "environment": env.environment, "severity": level,
+                   "text": text, **data}
+        sent = deliver(plat.notifications, message, severity=level, root=env.root,
+                       configured_state=plat.state_dir)
+        return [f"{d.sink}: {d.msg}" for d in sent]
+
+    return send
+
+
 def maintenance_command(env_name: str = "dev", *, force: bool = False, reason: str = "",
                         check: bool = False, skip: str = "", watch_s: float | None = None,
                         root: Path | None = None) -> int:
     """Run the maintenance playbook (inside a window, or forced); the exit code."""
+    from runner.maintenance.notices import NOTIFY
     from runner.operations.service_modules import ENV
     from runner.playbook import run_playbook
     from runner.playbook_catalog import toolkit_modules
@@ -59,7 +81,8 @@ def maintenance_command(env_name: str = "dev", *, force: bool = False, reason: s
         env.progress(f"maintenance of {env_name}: {window}")
         result = run_playbook(env.root / PLAYBOOK, extra_vars=variables, check=check,
                               root=env.root, state_dir=env.state, output=sys.stderr,
-                              modules=toolkit_modules(), resources={ENV: env})
+                              modules=toolkit_modules(),
+                              resources={ENV: env, NOTIFY: spec_sinks(env)})
         if not check:
             env.store.audit("maintenance", actor=env.actor,
                             outcome="ok" if result.ok else "failed", window=window,
@@ -84,7 +107,7 @@ def windows_command(env_name: str = "dev", *, count: int = 3, as_json: bool = Fa
     try:
         at = now_utc()
         table = schedule(env.platform.platform.maintenance, at, count)
-        notices = advance_notices(env, at=at) if notify else []
+        notices = advance_notices(env, spec_sinks(env), at=at) if notify else []
     finally:
         env.store.close()
     if as_json:

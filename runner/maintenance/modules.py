@@ -34,15 +34,18 @@ class MaintenanceNotice(Module):
     Args = NoticeArgs
 
     def run(self, args: NoticeArgs, ctx: ModuleContext) -> Result:
-        from runner.maintenance.notices import announce
+        from runner.maintenance.notices import NOTIFY
 
         env = env_for(ctx)
         level = {"start": "info", "done": "info", "failed": "critical"}[args.phase]
         text = f"maintenance of {env.environment} {args.phase}" + (f": {args.msg}"
                                                                      if args.msg else "")
+        send = ctx.resources.get(NOTIFY)
+        if send is None:
+            return Result(msg=f"not sent (no notifier lent to this run): {text}")
         if ctx.check_mode:
             return Result(changed=True, msg=f"check mode: would send '{text}' ({level})")
-        sent = announce(env, text, level=level, phase=args.phase)
+        sent = send(text, level, {"phase": args.phase})
         return Result(changed=True, msg=f"{text} -> {'; '.join(sent) or 'no sink takes ' + level}",
                       data={"sinks": sent})
 

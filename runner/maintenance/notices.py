@@ -1,13 +1,15 @@
 """Maintenance notices to the platform spec's sinks (``notifications:``).
 
-``announce`` sends one message (start, completion, failure) from the maintenance
-playbook. ``advance_notices`` is what ``inv windows --notify`` sends: each maintenance
-window opening within ``maintenance.notice_min`` is announced once (the audit log
-remembers which openings were), so a schedule may run it as often as it likes.
+Sent through a ``Send`` the caller gives (the spec's sinks): the playbook's start,
+completion and failure notices, and ``advance_notices``, what ``inv windows --notify``
+sends: each maintenance window opening within ``maintenance.notice_min`` is announced once
+(the audit log remembers which openings were), so a schedule may run it as often as it
+likes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,16 +21,12 @@ if TYPE_CHECKING:
 NOTICE = "maintenance.notice"  # audit action: an advance notice went out
 
 
-def announce(env: Env, text: str, *, level: str = "info", **data: Any) -> list[str]:
-    """Deliver to every sink whose min_severity admits ``level``; one line per sink."""
-    from runner.monitor.sinks import deliver
-
-    plat = env.platform.platform
-    message = {"kind": "maintenance", "environment": env.environment, "severity": level,
-               "text": text, **data}
-    sent = deliver(plat.notifications, message, severity=level, root=env.root,
-                   configured_state=plat.state_dir)
-    return [f"{d.sink}: {d.msg}" for d in sent]
+# (text, level, data) -> one line per sink. The command builds it from
+# runner.monitor.sinks (``runner.commands.maintenance.spec_sinks``: monitor sits above
+# this package, importing it here would make a package cycle) and lends it to the
+# playbook run as resources[NOTIFY].
+Send = Callable[[str, str, dict[str, Any]], list[str]]
+NOTIFY = "maintenance.notify"
 
 
 def announced(env: Env, occ: Occurrence) -> bool:
@@ -37,8 +35,8 @@ def announced(env: Env, occ: Occurrence) -> bool:
                and e.detail.get("window") == occ.name for e in env.store.events(limit=500))
 
 
-def advance_notices(env: Env, *, at: datetime | None = None, check_mode: bool = False
-                    ) -> list[str]:
+def advance_notices(env: Env, send: Send, *, at: datetime | None = None,
+                    check_mode: bool = False) -> list[str]:
     """Announce each maintenance opening due within ``notice_min`` (once each)."""
     at = at or now_utc()
     spec = env.platform.platform.maintenance
@@ -53,8 +51,8 @@ def advance_notices(env: Env, *, at: datetime | None = None, check_mode: bool = 
         if check_mode:
             lines.append(f"would announce: {text}")
             continue
-        sent = announce(env, text, window=occ.name, start=occ.start.isoformat(),
-                        end=occ.end.isoformat())
+        sent = send(text, "info", {"window": occ.name, "start": occ.start.isoformat(),
+                                   "end": occ.end.isoformat()})
         env.store.audit(NOTICE, actor=env.actor, outcome="sent", window=occ.name,
                         start=occ.start.isoformat(), sinks=sent)
         lines.append(f"announced: {text} ({'; '.join(sent) or 'no sink takes info'})")

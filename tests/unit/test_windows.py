@@ -122,3 +122,20 @@ def test_maintenance_outside_window_says_when_the_next_opens(env) -> None:
                                                 at=utc(2026, 12, 6, 2) + timedelta(minutes=5))
     assert inside is not None and inside.name == "first-sunday" and not forced
     assert [e.outcome for e in env.store.events()] == ["refused", "forced"]
+
+
+def test_advance_notice_goes_out_once_within_notice_min(env) -> None:
+    from runner.maintenance.notices import advance_notices
+
+    env.environment = "staging"  # notice_min 1440: a day ahead
+    sent: list[tuple[str, str, dict]] = []
+
+    def send(text: str, level: str, data: dict) -> list[str]:
+        sent.append((text, level, data))
+        return ["local-log: appended"]
+
+    assert advance_notices(env, send, at=utc(2026, 12, 4, 12)) == []  # 38 h ahead: not yet
+    lines = advance_notices(env, send, at=utc(2026, 12, 5, 3))
+    assert len(lines) == 1 and "window 'first-sunday' 2026-12-06 02:00 UTC" in lines[0]
+    assert advance_notices(env, send, at=utc(2026, 12, 5, 4)) == []  # announced already
+    assert [d["window"] for _, _, d in sent] == ["first-sunday"]
