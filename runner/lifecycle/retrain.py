@@ -81,6 +81,8 @@ def retrain_command(service: str, data: str = "", promote: bool = True, reason: 
     from runner.errors import PermanentError
     from runner.state.paths import repo_root
 
+    if force and not reason.strip():  # the default reason would hide why a freeze was forced
+        raise PermanentError("--force needs --reason TEXT (it goes to the audit log)")
     out = retrain((root or repo_root()).resolve(), service, data=data, promote=promote,
                   reason=reason, env=env, quiet=as_json, force=force)
     if as_json:
