@@ -19,7 +19,8 @@ PLAYBOOK = "playbooks/retrain.yaml"
 
 
 def retrain(root: Path, service: str, *, data: str = "", promote: bool = True,
-            reason: str = "", env: str = "dev", quiet: bool = False) -> dict[str, Any]:
+            reason: str = "", env: str = "dev", quiet: bool = False,
+            force: bool = False) -> dict[str, Any]:
     """Run the retrain play; return the comparison (and promotion) of this run."""
     import sys
 
@@ -32,7 +33,7 @@ def retrain(root: Path, service: str, *, data: str = "", promote: bool = True,
     result = run_playbook(
         root / PLAYBOOK,
         {"service": service, "data": data_arg, "promote": promote,
-         "reason": reason or "manual retrain", "environment": env},
+         "reason": reason or "manual retrain", "environment": env, "force": force},
         root=root, state_dir=ctx.state, output=None if quiet else sys.stderr,
         modules=retrain_modules(),
     )
@@ -82,12 +83,15 @@ def render(out: dict[str, Any], promote: bool) -> str:
 
 
 def retrain_command(service: str, data: str = "", promote: bool = True, reason: str = "",
-                    env: str = "dev", as_json: bool = False, root: Path | None = None) -> int:
+                    env: str = "dev", as_json: bool = False, root: Path | None = None,
+                    force: bool = False) -> int:
     from runner.errors import PermanentError
     from runner.state.paths import repo_root
 
+    if force and not reason.strip():  # the default reason would hide why a freeze was forced
+        raise PermanentError("--force needs --reason TEXT (it goes to the audit log)")
     out = retrain((root or repo_root()).resolve(), service, data=data, promote=promote,
-                  reason=reason, env=env, quiet=as_json)
+                  reason=reason, env=env, quiet=as_json, force=force)
     if as_json:
         print(json.dumps(out, indent=2, default=str))
     else:
