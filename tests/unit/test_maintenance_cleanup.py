@@ -40,6 +40,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # an earlier test in this process may have set another
     client = MlflowClient(uri, uri)
     exp = client.create_experiment("exp", artifact_location=str(tmp_path / "artifacts"))
     old = int(time.time() * 1000) - 40 * DAY_MS
