@@ -32,6 +32,8 @@ _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
 # Scalars whose Python value is JSON too (see Parsed.plain); timestamps and binary are not.
 _JSON_SCALARS = frozenset({_STR, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
                            "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"})
@@ -164,8 +166,19 @@ class _Walker:
             raise YamlFault(f"more than {self.max_nodes} values; refusing to read further",
                             _mark(node))
         if isinstance(node, yaml.ScalarNode):
-            if node.tag == _STR:
+            tag = node.tag
+            if tag == _STR:
                 return node.value
+            value = node.value
+            # Plain decimal numbers without PyYAML's constructor (most of a spec's numbers);
+            # "012" is octal in YAML 1.1 and "1:30" sexagesimal: those take the slow path.
+            if tag == _INT and value.isdigit() and (value[0] != "0" or value == "0"):
+                return int(value)
+            if tag == _FLOAT and ":" not in value and "_" not in value:
+                try:
+                    return float(value)
+                except ValueError:
+                    pass  # .inf, .nan
             return self.scalar(node)
         if id(node) in self.seen:
             raise _alias_fault(self.text, node)

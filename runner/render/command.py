@@ -45,11 +45,15 @@ def _stray_environments(root: Path) -> CheckResult:
     return CheckResult(extra=[f"{path}/" for path in stray])
 
 
-def cache_dir(root: Path) -> Path:
-    """Where render keeps its caches (parsed specs, the manifest of what it wrote)."""
+def cache_dir(root: Path) -> Path | None:
+    """Where render keeps its caches (parsed specs, the manifest of what it wrote); None when
+    the state directory cannot be made (a read-only checkout renders without caches)."""
     from runner.state.paths import state_dir
 
-    return state_dir(root) / "cache"
+    try:
+        return state_dir(root) / "cache"
+    except OSError:
+        return None
 
 
 def plan_env(root: Path, env: str, *, with_old: bool = False,
@@ -59,6 +63,8 @@ def plan_env(root: Path, env: str, *, with_old: bool = False,
     ``cache``: the cache directory (default: the state directory's)."""
     cache = cache or cache_dir(root)
     platform = load_platform(root, env, cache_dir=cache)
+    if cache is None:
+        return plan_render(platform, env_dir(root, env), None, with_old=with_old)
     cache_bytecode(cache)
     return plan_render(platform, env_dir(root, env), cache / f"render-{env}.json",
                        with_old=with_old)

@@ -99,7 +99,17 @@ def cache_bytecode(directory: Path, templates_dir: str = str(TEMPLATES_DIR)) -> 
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError:
         return  # no cache: templates compile as before
-    env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))
+    env.bytecode_cache = _BytecodeCache(str(folder))
+
+
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """A cache that cannot fail a render: a folder gone or full only costs a compile."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
 
 
 def _template_line(exc: BaseException, templates_dir: str) -> tuple[str | None, int | None]:

@@ -122,11 +122,15 @@ def diff_dir(directory: Path, files: dict[str, str], *, keep: Collection[str] = 
 def apply(directory: Path, changes: Iterable[Change]) -> list[str]:
     """Make the changes on disk; returns the paths written or removed."""
     touched: list[str] = []
+    made: set[Path] = set()  # 8,000 files sit in 1,000 folders: make each folder once
     for change in changes:
         path = directory / change.path
         if change.new is None:
             path.unlink(missing_ok=True)
         else:
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
             _write_atomic(path, change.new)
         touched.append(change.path)
     if any(change.op == "delete" for change in changes):
@@ -135,7 +139,6 @@ def apply(directory: Path, changes: Iterable[Change]) -> list[str]:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")

@@ -125,3 +125,14 @@ def test_write_schemas_writes_once(tmp_path: Path) -> None:
     (tmp_path / SCHEMA_DIR / "service.schema.json").write_text("{}\n")
     assert write_schemas(tmp_path, cache) == ["service.schema.json"]
     assert write_schemas(tmp_path, cache) == []
+
+
+def test_compiled_templates_cache_survives_its_folder_vanishing(tmp_path: Path) -> None:
+    from runner.render.engine import TEMPLATES_DIR, cache_bytecode, environment
+
+    env = environment(str(TEMPLATES_DIR))
+    cache_bytecode(tmp_path / "bc")  # no-op when an earlier render set one already
+    assert env.bytecode_cache is not None
+    shutil.rmtree(tmp_path / "bc", ignore_errors=True)
+    env.cache.clear()  # force loading (and dumping) again
+    assert env.get_template("k8s/hpa.yaml.j2") is not None

@@ -88,3 +88,17 @@ def test_syntax_errors_use_the_python_parsers_words() -> None:
     mark, message = fault("a: {b: 1\nc: 2\n")
     assert mark == (2, 2)
     assert message.startswith("YAML syntax error: expected ',' or '}', but got ':'")
+
+
+@pytest.mark.parametrize("text", ["0", "7", "-3", "+4", "012", "0x1f", "1_000", "1:30", "0.5",
+                                  "-.5", "1.5e+3", "2.", ".inf", "-.Inf", ".nan", "1_0.5",
+                                  "6:30.5", "true", "Off", "~", "null", "2024-01-02"])
+def test_numbers_match_safe_load_exactly(text: str) -> None:
+    import math
+
+    import yaml
+
+    want = yaml.safe_load(f"v: {text}")["v"]
+    got = parse(f"v: {text}").data["v"]
+    assert type(got) is type(want)
+    assert got == want or (isinstance(want, float) and math.isnan(want) and math.isnan(got))
