@@ -85,6 +85,10 @@ def parse(text: str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH,
     """Parse one YAML document safely. Raises ``YamlFault`` for anything refused."""
     if len(text) > max_bytes:
         raise YamlFault(f"file is larger than {max_bytes:,} bytes; refusing to parse it")
+    try:
+        text.encode("utf-8")  # libyaml would raise UnicodeEncodeError on a lone surrogate
+    except UnicodeEncodeError as exc:
+        raise YamlFault(f"not valid UTF-8 text: {exc.reason} at character {exc.start}") from None
     node = compose(text)
     if node is None:
         return Parsed(None, None)
@@ -103,14 +107,14 @@ def compose(text: str) -> yaml.Node | None:
             try:
                 yaml.compose(text, Loader=yaml.SafeLoader)
             except yaml.YAMLError as exc:
-                raise _syntax_fault(exc) from None
+                raise _syntax_fault(exc, text) from None
             except RecursionError:  # deeper than Python's stack: libyaml's words will do
                 pass
-            raise _syntax_fault(fast_error) from None
+            raise _syntax_fault(fast_error, text) from None
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        raise _syntax_fault(exc) from None
+        raise _syntax_fault(exc, text) from None
     except RecursionError:
         raise YamlFault(f"nested deeper than {MAX_DEPTH} levels") from None
 
@@ -119,9 +123,14 @@ def _mark(node: yaml.Node) -> Mark:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _syntax_fault(exc: yaml.YAMLError) -> YamlFault:
+def _syntax_fault(exc: yaml.YAMLError, text: str = "") -> YamlFault:
+    if isinstance(exc, yaml.reader.ReaderError):  # a control character: point at it
+        before = text[: exc.position]
+        mark = (before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return YamlFault(f"YAML syntax error: character #x{char:04x} is not allowed", mark)
     if not isinstance(exc, yaml.MarkedYAMLError):  # pragma: no cover - unmarked errors are rare
-        return YamlFault(f"YAML error: {exc}")
+        return YamlFault(f"YAML error: {str(exc).splitlines()[0]}")
     mark = exc.problem_mark or exc.context_mark
     where = (mark.line + 1, mark.column + 1) if mark is not None else None
     problem = exc.problem or exc.context or "invalid YAML"
@@ -235,7 +244,7 @@ class _Walker:
             return make(self.constructor, node)
         except yaml.constructor.ConstructorError as exc:
             raise YamlFault(f"YAML tag not allowed: {exc.problem}", _mark(node)) from None
-        except (ValueError, TypeError, OverflowError):  # an explicit tag on a bad value
+        except (ValueError, TypeError, OverflowError, AttributeError, LookupError):  # `!!int x`
             tag = node.tag.rsplit(":", 1)[-1]
             raise YamlFault(f"not a valid !!{tag}: {node.value!r}", _mark(node)) from None
 

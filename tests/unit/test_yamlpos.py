@@ -102,3 +102,41 @@ def test_numbers_match_safe_load_exactly(text: str) -> None:
     got = parse(f"v: {text}").data["v"]
     assert type(got) is type(want)
     assert got == want or (isinstance(want, float) and math.isnan(want) and math.isnan(got))
+
+
+MUTATIONS = [*":-[]{}&*!|>'\"#,?% \n\t\\x0", "!!int ", "!!float ", "!!bool ", "!!null ",
+             "!!binary ", "!!timestamp ", "!!set ", "!!omap ", "!!map ", "!!seq ", "? ", "<<: ",
+             "&a ", "*a", "\ud800", "\x00", "\x07", "\ufeff", "---\n", "...\n", "%YAML 1.1\n",
+             "!!python/name:os.system ", "!foo ", "''"]
+
+
+@pytest.mark.parametrize("source", ["specs/services/bankchurn.yaml", "specs/platform.yaml",
+                                    "playbooks/deploy.yaml"])
+def test_mutated_files_end_in_data_or_a_one_line_fault(source: str) -> None:
+    import random
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / source
+    if not path.is_file():
+        pytest.skip(f"{source} is not in this checkout")
+    base = path.read_text()
+    rng = random.Random(source)
+    outcomes = {"data": 0, "fault": 0}
+    for _ in range(3000):
+        text = list(base)
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(text))
+            op = rng.random()
+            if op < 0.4:
+                text.insert(at, rng.choice(MUTATIONS))
+            elif op < 0.7:
+                del text[at]
+            else:
+                text[at] = rng.choice(MUTATIONS)
+        try:
+            parse("".join(text))
+            outcomes["data"] += 1
+        except YamlFault as exc:  # anything else fails the test with its traceback
+            assert "\n" not in exc.message, exc.message
+            outcomes["fault"] += 1
+    assert outcomes["data"] and outcomes["fault"], outcomes
