@@ -126,9 +126,9 @@ def _mark(node: yaml.Node) -> Mark:
 def _syntax_fault(exc: yaml.YAMLError, text: str = "") -> YamlFault:
     if isinstance(exc, yaml.reader.ReaderError):  # a control character: point at it
         before = text[: exc.position]
-        mark = (before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
+        at = (before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
         char = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        return YamlFault(f"YAML syntax error: character #x{char:04x} is not allowed", mark)
+        return YamlFault(f"YAML syntax error: character #x{char:04x} is not allowed", at)
     if not isinstance(exc, yaml.MarkedYAMLError):  # pragma: no cover - unmarked errors are rare
         return YamlFault(f"YAML error: {str(exc).splitlines()[0]}")
     mark = exc.problem_mark or exc.context_mark

@@ -140,3 +140,9 @@ def test_mutated_files_end_in_data_or_a_one_line_fault(source: str) -> None:
             assert "\n" not in exc.message, exc.message
             outcomes["fault"] += 1
     assert outcomes["data"] and outcomes["fault"], outcomes
+
+
+def test_control_characters_and_surrogates_are_one_line_faults() -> None:
+    assert fault("a: 1\nb: x\x00y\n") == ((2, 5), "YAML syntax error: character #x0000 is not "
+                                                  "allowed")
+    assert fault("a: \ud800\n")[1].startswith("not valid UTF-8 text")
