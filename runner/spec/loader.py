@@ -7,6 +7,7 @@ file and line. Nothing here writes files.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,15 @@ def load_platform(root: Path, env: str = "dev", cache_dir: Path | None = None) -
     root = Path(root).resolve()
     problems = Problems(root)
     cache = SpecReadCache(cache_dir)
-    platform = _load(root, env, problems, cache)
+    # Loading builds tens of thousands of small acyclic objects that all stay alive; the
+    # cyclic GC would rescan them again and again (a quarter of the time for 1,000 files).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        platform = _load(root, env, problems, cache)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     if problems or platform is None:
         raise SpecError(problems.sorted())
     cache.save()
