@@ -10,6 +10,8 @@ files (compose, Prometheus, Alertmanager, fleet dashboards) list every service a
 rendered; they are cheap. Unchanged outputs are not rewritten either way (``files``).
 
 ``render --check`` does not use any of this: CI compares a full fresh render with git.
+Should a render ever read another input (a file of the project, say), it must go into
+``service_keys`` too, or an edit of it would not re-render the service.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
+
 from runner.render.artifacts import Rendered, render_parts
 from runner.render.engine import TEMPLATES_DIR
 from runner.render.files import Change, apply, diff_dir, scan
@@ -27,7 +31,9 @@ from runner.spec.models import Platform
 
 MANIFEST_VERSION = 1
 _CODE = Path(__file__).resolve().parent  # runner/render: every module can change an output
-_CONTRACT = _CODE.parent / "contract.py"  # metric names used by the templates
+# Outside render: metric names the templates use, and the spec models (their properties and
+# methods are read by templates; defaults show in the dumped spec anyway).
+_OTHER_CODE = (_CODE.parent / "contract.py", _CODE.parent / "spec" / "models.py")
 
 
 def _sha(*parts: bytes) -> str:
@@ -45,10 +51,12 @@ def code_key(folder: Path) -> str:
 
 
 def inputs_key(templates_dir: Path = TEMPLATES_DIR) -> str:
-    """The content of every template and of the render code (a few ms for 30 files)."""
+    """The content of every template and of the code that renders them (a few ms)."""
     paths = sorted(p for p in templates_dir.rglob("*") if p.is_file())
-    paths += sorted(_CODE.glob("*.py")) + [_CONTRACT]
-    return _sha(*(part for p in paths for part in (str(p).encode(), p.read_bytes())))
+    paths += sorted(_CODE.glob("*.py")) + list(_OTHER_CODE)
+    parts = [f"jinja2 {jinja2.__version__}".encode()]
+    parts += [part for p in paths for part in (str(p).encode(), p.read_bytes())]
+    return _sha(*parts)
 
 
 def service_keys(platform: Platform, code: str) -> dict[str, str]:

@@ -136,3 +136,14 @@ def test_compiled_templates_cache_survives_its_folder_vanishing(tmp_path: Path) 
     shutil.rmtree(tmp_path / "bc", ignore_errors=True)
     env.cache.clear()  # force loading (and dumping) again
     assert env.get_template("k8s/hpa.yaml.j2") is not None
+
+
+def test_a_services_files_do_not_depend_on_the_other_services(repo: Path) -> None:
+    # What reusing a service's files rests on: its files are the same whoever else exists.
+    from runner.render.artifacts import render_parts
+
+    platform = load_platform(repo, "dev")
+    full = render_parts(platform)
+    alone = platform.model_copy(update={"services": {"telecom": platform.services["telecom"]}})
+    assert render_parts(alone).services["telecom"] == full.services["telecom"]
+    assert render_parts(platform, skip={"bankchurn"}).services.keys() == {"carvision", "telecom"}
