@@ -1,73 +1,151 @@
-"""Render time for 3, 100 and 1,000 generated services (every artifact), as a table.
+"""``inv render`` and ``inv validate`` as a user runs them, for 3, 100 and 1,000 services.
 
     .venv/bin/python bench/render.py [--sizes 3,100,1000] [--repeat 3]
 
-The services are copies of specs/services/bankchurn.yaml with their own names and ports; the
-platform spec is the real dev one. Times are for ``render_all`` (no disk writes), best of
-``--repeat``: wall clock and this process's CPU time (on a shared machine CPU time is the
-steadier number). The first (cold) run, which compiles the templates, is shown apart.
+Each size gets a temporary repository (the real ``specs/`` with N copies of bankchurn's spec,
+each with its own name, port and project folder) and the real CLI is run in it as separate
+processes, so start-up, imports, reading N YAML files, validation, rendering and writing are
+all counted. Times are wall clock and CPU (user + system of the child, from
+``resource.getrusage(RUSAGE_CHILDREN)``): on a shared machine CPU time is the steadier number,
+and the load average is printed with the table.
+
+Rows per size:
+  render cold      first ``inv render``: empty generated/, no render cache
+  render warm      ``inv render`` again, nothing changed (best of --repeat)
+  render 1 change  one service's ``alerts.error_rate.warning`` edited, then ``inv render``;
+                   ``files`` counts the files rewritten (only that service's should be)
+  render --check   ``inv render --check`` on an up-to-date tree (best of --repeat)
+  validate         ``inv validate`` (best of --repeat; the first run is shown as cold)
+
+Aims (issue 15): render cold of 1,000 services under 3 s, a re-render after one change under
+0.5 s, ``inv validate`` of 1,000 services under 1 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from runner.render import render_all  # noqa: E402
-from runner.spec import load_platform  # noqa: E402
-from runner.spec.models import Platform  # noqa: E402
+INV = Path(sys.executable).parent / "inv"
+AIMS = {("render cold", 1000): 3.0, ("render 1 change", 1000): 0.5, ("validate", 1000): 1.0}
 
 
-def fleet(base: Platform, count: int) -> Platform:
-    template = base.services[sorted(base.services)[0]]
-    services = {}
-    for index in range(count):
-        name = f"svc-{index:04d}"
-        services[name] = template.model_copy(
-            update={
-                "name": name,
-                "port": 10000 + index,
-                "model": template.model.model_copy(update={"name": f"{name}-model"}),
-            }
-        )
-    return base.model_copy(update={"services": services})
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+
+
+def run(root: Path, *args: str) -> Run:
+    """One CLI process in ``root``; wall and CPU (user + system) of that child."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLGITOPS_ROOT": str(root),
+           "MLGITOPS_STATE_DIR": str(root / ".state")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([str(INV), *args], cwd=root, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"inv {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(wall, cpu)
+
+
+def best(repeat: int, once: Callable[[], Run]) -> Run:
+    runs = [once() for _ in range(repeat)]
+    return Run(min(r.wall for r in runs), min(r.cpu for r in runs))
+
+
+def make_repo(dest: Path, count: int) -> Path:
+    """A repository with the real platform spec and ``count`` services."""
+    shutil.copytree(ROOT / "specs", dest / "specs")
+    shutil.copy(ROOT / "tasks.py", dest / "tasks.py")
+    template = (ROOT / "specs/services/bankchurn.yaml").read_text()
+    for path in (dest / "specs/services").glob("*.yaml"):
+        path.unlink()
+    for i in range(count):
+        name = f"svc{i:04d}"
+        fixtures = dest / "projects" / name / "tests" / "fixtures"
+        fixtures.mkdir(parents=True)
+        (fixtures / "sample_request.json").write_text("{}\n")
+        text = template.replace("bankchurn", name).replace("port: 8001", f"port: {10000 + i}")
+        (dest / "specs/services" / f"{name}.yaml").write_text(text)
+    return dest
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
+    """(inode, mtime) of every file: a rewrite (temp file + rename) changes the inode."""
+    out = {}
+    for path in directory.rglob("*"):
+        if path.is_file():
+            st = path.stat()
+            out[path.relative_to(directory).as_posix()] = (st.st_ino, st.st_mtime_ns)
+    return out
+
+
+def bench_size(count: int, repeat: int) -> list[tuple[str, int, Run, str]]:
+    rows: list[tuple[str, int, Run, str]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
+        root = make_repo(Path(tmp), count)
+        generated = root / "generated" / "dev"
+        rows.append(("validate cold", count, run(root, "validate"), ""))
+        rows.append(("validate", count, best(repeat, lambda: run(root, "validate")), ""))
+        cold = run(root, "render")
+        files = sum(1 for p in generated.rglob("*") if p.is_file())
+        rows.append(("render cold", count, cold, f"{files} files written"))
+        before = snapshot(generated)
+        rows.append(("render warm", count, best(repeat, lambda: run(root, "render")), ""))
+        rewritten = sum(1 for k, v in snapshot(generated).items() if before.get(k) != v)
+        rows[-1] = (*rows[-1][:3], f"{rewritten} files rewritten")
+        rows.append(("render --check", count,
+                     best(repeat, lambda: run(root, "render", "--check")), ""))
+
+        spec = root / "specs/services/svc0000.yaml"
+        before = snapshot(generated)
+        spec.write_text(spec.read_text().replace("warning: 0.01,", "warning: 0.02,", 1))
+        changed = run(root, "render")
+        after = snapshot(generated)
+        rewritten_paths = sorted(k for k, v in after.items() if before.get(k) != v)
+        others = [p for p in rewritten_paths if "svc0000" not in p]
+        note = f"{len(rewritten_paths)} files rewritten"
+        if others:
+            note += f" ({len(others)} not of svc0000: {', '.join(others[:3])})"
+        rows.append(("render 1 change", count, changed, note))
+    return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="3,100,1000")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    base = load_platform(ROOT, "dev")
-
-    start = time.perf_counter()
-    render_all(base)
-    cold = time.perf_counter() - start
-    print(f"cold start (template compile + first render of {len(base.services)}): {cold:.3f} s\n")
-
-    columns = ("services", 9), ("files", 6), ("MB", 6), ("wall s", 7), ("cpu s", 7), ("ms/svc", 7)
-    header = " | ".join(f"{name:>{width}}" for name, width in columns)
+    load = os.getloadavg()
+    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+          f"({os.cpu_count()} cores)\n")
+    header = f"{'case':<16} | {'services':>8} | {'wall s':>7} | {'cpu s':>7} | {'aim s':>5} | note"
     print(header)
     print("-" * len(header))
     for size in (int(s) for s in args.sizes.split(",")):
-        platform = fleet(base, size)
-        best = best_cpu = float("inf")
-        files: dict[str, str] = {}
-        for _ in range(args.repeat):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            files = render_all(platform)
-            best = min(best, time.perf_counter() - start)
-            best_cpu = min(best_cpu, time.process_time() - start_cpu)
-        megabytes = sum(len(text) for text in files.values()) / 1e6
-        print(
-            f"{size:>9} | {len(files):>6} | {megabytes:>6.1f} | {best:>7.3f} | "
-            f"{best_cpu:>7.3f} | {best_cpu / size * 1000:>7.2f}"
-        )
+        for case, count, r, note in bench_size(size, args.repeat):
+            aim = AIMS.get((case, count))
+            mark = "" if aim is None else f"{aim:>5.1f}"
+            if aim is not None and r.wall > aim:
+                note = ("over the aim; " + note).rstrip("; ")
+            print(f"{case:<16} | {count:>8} | {r.wall:>7.3f} | {r.cpu:>7.3f} | {mark:>5} | {note}")
+        sys.stdout.flush()
+    load = os.getloadavg()
+    print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Load a playbook file and validate all of it before anything runs.
 
-YAML is read with a SafeLoader subclass (safe tags only, like ``yaml.safe_load``) whose
-mappings remember the line and column of each key and value. Every problem becomes one
-``PlaybookError`` line pointing at the user's file:
+YAML is read by the shared ``runner.yamlpos`` (libyaml, safe tags only, no aliases, size
+and depth capped) into mappings that remember the line and column of each key and value.
+Every problem becomes one ``PlaybookError`` line pointing at the user's file:
 ``playbooks/x.yaml:12:7 tasks[3].http.methd: unknown argument (did you mean 'method'?)``.
 
 Module arguments are checked with the module's pydantic model. Values that are templates
@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from runner.errors import Location, PlaybookError
@@ -31,7 +30,7 @@ from runner.playbook.playbook_model import (
     Task,
 )
 from runner.playbook.templating import Templar, TemplateFailure, has_template, is_template
-from runner.playbook.yamlpos import PosDict, PosList, load_yaml
+from runner.playbook.yamlpos import PosDict, PosList, YamlFault, load_yaml
 
 
 def _close(word: str, pool: list[str], n: int = 1) -> list[str]:
@@ -72,14 +71,8 @@ class _Loader:
                                 location=Location(self.display)) from None
         try:
             data = load_yaml(text)
-        except PlaybookError as exc:  # duplicate key: add the file name
-            loc = exc.location
-            raise self.fail(exc.message, (loc.line or 0, loc.column or 0) if loc else None,
-                            None) from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            pos = (mark.line + 1, mark.column + 1) if mark else None
-            raise self.fail(f"invalid YAML: {getattr(exc, 'problem', exc)}", pos, None) from None
+        except YamlFault as fault:  # syntax, tags, aliases, limits, duplicate keys
+            raise self.fail(fault.message, fault.mark, None) from None
         if not isinstance(data, PosList) or not data:
             raise self.fail("a playbook is a non-empty list of plays", None, None)
         plays = []

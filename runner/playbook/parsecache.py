@@ -24,8 +24,9 @@ from typing import Any
 from runner.playbook.playbook_model import Playbook, Task
 
 # Bump when the shape of the parsed model changes in a way mtimes would not reveal.
-CACHE_VERSION = 1
-_OWN_SOURCES = ("loader.py", "playbook_model.py", "yamlpos.py", "parsecache.py")
+CACHE_VERSION = 2
+_OWN_SOURCES = ("loader.py", "playbook_model.py", "yamlpos.py", "parsecache.py",
+                "../yamlpos.py")
 
 
 def _digest(path: Path) -> str:

@@ -8,6 +8,8 @@ compare a fresh render with what is committed under ``generated/<env>/``.
 from __future__ import annotations
 
 import gc
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from runner.render.alert_rules import KINDS, AlertRule
@@ -110,33 +112,63 @@ class _ServiceDashboards:
         return [(name, text.replace(PLACEHOLDER, svc.name)) for name, text in self.cache[key]]
 
 
+@dataclass
+class Rendered:
+    """One environment's artifacts: the fleet-wide files and each service's own files.
+
+    A service's files depend only on its spec, the platform spec, the environment, the
+    templates and this code (never on other services), which is what lets ``inv render``
+    skip services whose inputs did not change (``runner.render.incremental``).
+    """
+
+    fleet: dict[str, str]
+    services: dict[str, dict[str, str]]
+
+    def files(self) -> dict[str, str]:
+        out = dict(self.fleet)
+        for files in self.services.values():
+            out.update(files)
+        return dict(sorted(out.items()))
+
+
 def render_all(platform: Platform) -> dict[str, str]:
     """Render every artifact for ``platform.environment``; keys are paths under generated/<env>/."""
+    return render_parts(platform).files()
+
+
+def render_parts(platform: Platform, skip: Collection[str] = ()) -> Rendered:
+    """Every artifact, grouped; the services named in ``skip`` are left out of ``services``
+    (the fleet-wide files still list them)."""
     _install_helpers()
     # Rendering allocates many small, short-lived objects and frees nothing until the end;
     # the cyclic GC would rescan them all again and again (~15% of the time at 1,000 services).
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _render(platform)
+        return _render(platform, frozenset(skip))
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _render(platform: Platform) -> dict[str, str]:
+def _render(platform: Platform, skip: frozenset[str]) -> Rendered:
     services = [service_view(platform, platform.services[key]) for key in sorted(platform.services)]
     base = platform_context(platform, services)
-    files: dict[str, str] = {}
+    fleet: dict[str, str] = {}
     for template, path in PLATFORM_FILES:
-        files[path] = render_template(template, base)
+        fleet[path] = render_template(template, base)
     for name, text in _dashboards(base, None, dict.fromkeys(KINDS)):
-        files[f"grafana/dashboards/{name}"] = text
+        fleet[f"grafana/dashboards/{name}"] = text
     service_dashboards = _ServiceDashboards(base)
+    per_service: dict[str, dict[str, str]] = {}
     for svc in services:
+        if svc.name in skip:
+            continue
         svc.dashboards = service_dashboards(svc)
         svc.rule_group = render_template("prometheus/group.yml.j2", {"svc": svc}).rstrip("\n")
         context = {**base, "svc": svc, "header": svc.header}
-        for template, pattern in SERVICE_FILES:
-            files[pattern.format(name=svc.name)] = render_template(template, context)
-    return dict(sorted(files.items()))
+        per_service[svc.name] = {
+            pattern.format(name=svc.name): render_template(template, context)
+            for template, pattern in SERVICE_FILES
+        }
+    return Rendered(fleet, per_service)

@@ -1,8 +1,10 @@
 """``inv render [--env dev] [--check]``: validate, render, then write or compare.
 
 Specs are validated first; a ``SpecError`` propagates (one line per problem, exit 1) before
-anything is written. ``--check`` writes nothing and fails with a unified diff when
-``generated/`` differs from a fresh render or holds files no spec produces.
+anything is written. A render reuses the files of services whose inputs did not change
+(``incremental``) and rewrites only files whose text changed (``files``, the one writer of
+``generated/``). ``--check`` writes nothing, renders everything afresh, and fails with a
+unified diff when ``generated/`` differs from that render or holds files no spec produces.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from pathlib import Path
 
 from runner.locations import repo_root
 from runner.render.artifacts import render_all
-from runner.render.files import CheckResult, check, check_dir, write
+from runner.render.engine import cache_bytecode
+from runner.render.files import CheckResult, check, check_dir, env_dir, scan, write_dir
+from runner.render.incremental import Manifest, RenderPlan, apply_render, code_key, plan_render
 from runner.spec.loader import known_environments, load_platform
-from runner.spec.schema import schema_files, write_schemas
+from runner.spec.schema import schema_files
 
 SCHEMA_DIR = "generated/schema"
 
@@ -41,9 +45,53 @@ def _stray_environments(root: Path) -> CheckResult:
     return CheckResult(extra=[f"{path}/" for path in stray])
 
 
+def cache_dir(root: Path) -> Path | None:
+    """Where render keeps its caches (parsed specs, the manifest of what it wrote); None when
+    the state directory cannot be made (a read-only checkout renders without caches)."""
+    from runner.state.paths import state_dir
+
+    try:
+        return state_dir(root) / "cache"
+    except OSError:
+        return None
+
+
+def plan_env(root: Path, env: str, *, with_old: bool = False,
+             cache: Path | None = None) -> RenderPlan:
+    """Validate and work out what bringing ``generated/<env>/`` up to date takes (for
+    ``inv render`` and the playbook ``render`` module; ``apply_render`` makes it so).
+    ``cache``: the cache directory (default: the state directory's)."""
+    cache = cache or cache_dir(root)
+    platform = load_platform(root, env, cache_dir=cache)
+    if cache is None:
+        return plan_render(platform, env_dir(root, env), None, with_old=with_old)
+    cache_bytecode(cache)
+    return plan_render(platform, env_dir(root, env), cache / f"render-{env}.json",
+                       with_old=with_old)
+
+
+def write_schemas(root: Path, cache: Path | None = None) -> list[str]:
+    """``generated/schema/`` through the one writer; returns the files changed. With
+    ``cache``, skipped while the spec models' code and the files on disk are as last written
+    (generating the schemas costs about 30 ms)."""
+    directory = root / SCHEMA_DIR
+    if cache is None:
+        return write_dir(directory, _schema_files(root))
+    key = code_key(Path(schema_files.__code__.co_filename).parent)
+    manifest_path = cache / "render-schema.json"
+    manifest = Manifest.load(manifest_path, directory)
+    on_disk = scan(directory)
+    known = manifest.fresh("schema", key, on_disk)
+    if known is not None and set(known) == set(on_disk):
+        return []
+    changed = write_dir(directory, _schema_files(root))
+    Manifest(str(directory), {"schema": (key, scan(directory))}).save(manifest_path)
+    return changed
+
+
 def check_generated(root: Path, env: str) -> CheckResult:
     """Fresh render of ``env`` (and the schemas) compared with what is on disk."""
-    platform = load_platform(root, env)
+    platform = load_platform(root, env, cache_dir=cache_dir(root))
     result = check(root, env, render_all(platform))
     result = result.merge(check_dir(root, root / SCHEMA_DIR, _schema_files(root)))
     return result.merge(_stray_environments(root))
@@ -61,12 +109,11 @@ def render_command(env: str = "dev", check_only: bool = False, root: Path | None
         print(result.summary(), file=sys.stderr)
         print(f"generated/ is stale: run `inv render --env {env}` and commit", file=sys.stderr)
         return 1
-    platform = load_platform(root, env)
-    files = render_all(platform)  # render everything before writing anything
-    changed = write(root, env, files)
-    changed_schemas = write_schemas(root)
+    plan = plan_env(root, env)  # renders everything it needs before writing anything
+    changes = apply_render(plan)
+    changed_schemas = write_schemas(root, cache_dir(root))
     print(
-        f"rendered {len(files)} files to generated/{env}: {len(changed)} changed"
+        f"rendered {plan.files} files to generated/{env}: {len(changes)} changed"
         + (f", {len(changed_schemas)} schema files updated" if changed_schemas else "")
     )
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -52,10 +53,18 @@ class ServiceView:
 
     spec: ServiceSpec
     sources: list[str]
-    alerts: list[AlertRule]
-    test_groups: list[TestGroup]
     dashboards: list[tuple[str, str]] = field(default_factory=list)
     rule_group: str = ""  # the service's Prometheus rule group, rendered once
+
+    # Computed on first use: a re-render that reuses a service's files (and the fleet-wide
+    # files, which do not read these) never pays for its alert rules and promtool tests.
+    @cached_property
+    def alerts(self) -> list[AlertRule]:
+        return service_alerts(self.spec)
+
+    @cached_property
+    def test_groups(self) -> list[TestGroup]:
+        return service_test_groups(self.spec, self.alerts)
 
     def __getattr__(self, name: str) -> Any:
         # Spec fields (name, port, image, model, health, resources...) read straight through.
@@ -168,13 +177,7 @@ def spec_sources(env: str, service: str | None = None) -> list[str]:
 
 
 def service_view(platform: Platform, service: ServiceSpec) -> ServiceView:
-    rules = service_alerts(service)
-    return ServiceView(
-        spec=service,
-        sources=spec_sources(platform.environment, service.name),
-        alerts=rules,
-        test_groups=service_test_groups(service, rules),
-    )
+    return ServiceView(spec=service, sources=spec_sources(platform.environment, service.name))
 
 
 def platform_context(platform: Platform, services: list[ServiceView]) -> dict[str, Any]:

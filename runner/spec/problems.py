@@ -25,7 +25,7 @@ from runner.spec.models import (
     NAME_PATTERN,
     URL_PATH_PATTERN,
 )
-from runner.spec.yamlpos import PathT, Pos
+from runner.spec.yamlpos import PathT, Pos, type_name
 
 PATTERN_HINTS = {
     NAME_PATTERN: "must be lowercase letters, digits and '-', starting with a letter",
@@ -102,9 +102,9 @@ def pydantic_message(model: type[BaseModel], err: Any, loc: PathT) -> str:
         if (err.get("ctx") or {}).get("class_name") == "SecretRef":
             # Secrets live outside the specs: say so instead of "must be a mapping".
             return "must be a reference {env: VAR} or {file: PATH}, never the secret itself"
-        return f"must be a mapping (got {type(value).__name__})"
+        return f"must be a mapping (got {type_name(value)})"
     if kind == "list_type":
-        return f"must be a list (got {type(value).__name__})"
+        return f"must be a list (got {type_name(value)})"
     if kind == "string_pattern_mismatch":
         pattern = (err.get("ctx") or {}).get("pattern", "")
         hint = PATTERN_HINTS.get(pattern, f"must match {pattern}")

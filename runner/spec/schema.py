@@ -1,4 +1,4 @@
-"""JSON Schema for each spec kind, written to ``generated/schema/``.
+"""JSON Schema for each spec kind, for ``generated/schema/`` (written by ``inv render``).
 
 Every spec file's first line names its schema (``# yaml-language-server: $schema=...``)
 so editors complete and check fields as people type. The schemas come from the same
@@ -91,16 +91,3 @@ def schema_line(kind: str, spec_relpath: str) -> str:
     """The ``yaml-language-server`` line a spec file at ``spec_relpath`` should start with."""
     depth = spec_relpath.count("/")
     return f"# yaml-language-server: $schema={'../' * depth}{SCHEMA_DIR}/{kind}.schema.json"
-
-
-def write_schemas(root: Path) -> list[Path]:
-    """Write every schema under ``root/generated/schema``; returns the files changed."""
-    changed: list[Path] = []
-    for rel, content in schema_files(root).items():
-        path = Path(root) / rel
-        if path.is_file() and path.read_text(encoding="utf-8") == content:
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
-        changed.append(path)
-    return changed

@@ -1,9 +1,9 @@
-"""YAML loading that remembers where every value came from.
+"""Spec files as data plus the position of every value, for ``file:line:col`` errors.
 
-PyYAML's composer gives nodes with start marks; we construct the plain data with the
-safe constructor and walk the same nodes to record, for every path in the document,
-the position of its key and of its value. Error messages then point at the user's
-file, line and column instead of at our code.
+Parsing (libyaml, aliases refused, size and depth capped) is the shared ``runner.yamlpos``;
+this module turns its position-carrying containers into what the spec loader works with:
+``Positions``, a table from the path of a value (``("alerts", "cpu", "warning")``) to
+where its value and its key were written.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from runner.yamlpos import Mark, PosDict, PosList, YamlFault, parse
 
 PathT = tuple[str | int, ...]
 
@@ -76,90 +76,70 @@ class YamlProblem(Exception):
         self.path = path
 
 
-def _mark_pos(file: str, mark: Any) -> Pos:
-    return Pos(file, mark.line + 1, mark.column + 1)
-
-
-# libyaml (C) parses about ten times faster than the pure-Python parser; its error
-# wording differs, so a file that fails is parsed again in pure Python and users see
-# one consistent set of messages whichever parser is installed.
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
-
-
 def load_yaml(path: Path, display: str) -> tuple[Any, Positions, list[YamlProblem]]:
-    """Parse one file safely. Returns (data, positions, problems); data is None on a
-    syntax error. Duplicate keys are reported (PyYAML would silently keep the last)."""
+    """Parse one file safely. Returns (data, positions, problems); data is None when the file
+    was refused (syntax, tags, aliases, limits). Duplicate keys are reported (PyYAML alone
+    would silently keep the last)."""
+    read = read_yaml(path, display)
+    return read.data, positions_of(read.data, read.mark, display), read.problems
+
+
+@dataclass
+class Read:
+    """One file as read: data with positions inside (``PosDict``/``PosList``), the top
+    node's mark, problems, and whether the data is plain JSON (safe to cache as JSON)."""
+
+    data: Any
+    mark: Mark | None
+    problems: list[YamlProblem]
+    plain: bool = False
+
+
+def read_yaml(path: Path, display: str, raw: bytes | None = None) -> Read:
+    """Like ``load_yaml`` without building the position table (``positions_of`` does, when an
+    error needs it). ``raw``: the file's bytes when the caller has read them already."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return None, Positions.empty(), [YamlProblem(Pos(display), f"cannot read: {exc}")]
-    if _FAST_LOADER is not None:
-        try:
-            return _parse(_FAST_LOADER, text, display)
-        except yaml.YAMLError:
-            pass
+        text = (path.read_bytes() if raw is None else raw).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Read(None, None, [YamlProblem(Pos(display), f"cannot read: {exc}")])
     try:
-        return _parse(yaml.SafeLoader, text, display)
-    except yaml.MarkedYAMLError as exc:
-        return None, Positions.empty(), [_syntax_problem(exc, display)]
-    except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
-        return None, Positions.empty(), [YamlProblem(Pos(display), f"YAML error: {exc}")]
+        parsed = parse(text)
+    except YamlFault as fault:
+        problem = YamlProblem(_pos(display, fault.mark), fault.message, fault.path)
+        return Read(None, None, [problem])
+    problems = [YamlProblem(_pos(display, d.mark), d.message, d.path) for d in parsed.duplicates]
+    return Read(parsed.data, parsed.mark, problems, parsed.plain)
 
 
-def _parse(loader_cls: Any, text: str, display: str) -> tuple[Any, Positions, list[YamlProblem]]:
-    loader = loader_cls(text)
-    positions = Positions.empty()
-    problems: list[YamlProblem] = []
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, positions, []
-        # Walk before constructing: construction flattens merge keys (<<) in place.
-        _walk(node, (), display, positions, problems)
-        return loader.construct_document(node), positions, problems
-    finally:
-        loader.dispose()
+def _pos(file: str, mark: Mark | None) -> Pos:
+    return Pos(file, *mark) if mark is not None else Pos(file)
 
 
-def _syntax_problem(exc: yaml.MarkedYAMLError, display: str) -> YamlProblem:
-    mark = exc.problem_mark or exc.context_mark
-    pos = _mark_pos(display, mark) if mark is not None else Pos(display)
-    problem = exc.problem or exc.context or "invalid YAML"
-    if isinstance(exc, yaml.constructor.ConstructorError):
-        # Only plain data is allowed: the safe loader refuses language-specific tags.
-        return YamlProblem(pos, f"YAML tag not allowed: {problem}")
-    context = ""
-    if exc.context and exc.problem:
-        context = f" ({exc.context}"
-        if exc.context_mark is not None and exc.context_mark.line != getattr(mark, "line", -1):
-            context += f" started at line {exc.context_mark.line + 1}"
-        context += ")"
-    return YamlProblem(pos, f"YAML syntax error: {problem}{context}")
+def positions_of(data: Any, mark: Mark | None, file: str) -> Positions:
+    """The position table of data read by ``read_yaml`` (empty for plain containers)."""
+    out = Positions.empty()
+    if mark is not None:
+        out.values[()] = Pos(file, *mark)
+    _collect(data, (), file, out)
+    return out
 
 
-def _walk(
-    node: yaml.Node, path: PathT, file: str, out: Positions, problems: list[YamlProblem]
-) -> None:
-    out.values[path] = _mark_pos(file, node.start_mark)
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, Pos] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # merged keys are located at the mapping that merges them
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
-            key_pos = _mark_pos(file, key_node.start_mark)
-            if key in seen:
-                first = seen[key]
-                problems.append(
-                    YamlProblem(
-                        key_pos,
-                        f"duplicate key '{key}' (first at line {first.line})",
-                        path + (key,),
-                    )
-                )
-            seen[key] = key_pos
-            out.keys[path + (key,)] = key_pos
-            _walk(value_node, path + (key,), file, out, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, path + (index,), file, out, problems)
+def _collect(node: Any, path: PathT, file: str, out: Positions) -> None:
+    if isinstance(node, PosDict):
+        for key, value in node.items():
+            sub = path + (str(key),)
+            out.keys[sub] = Pos(file, *node.key_pos[key])
+            out.values[sub] = Pos(file, *node.val_pos[key])
+            _collect(value, sub, file, out)
+    elif isinstance(node, PosList):
+        for index, item in enumerate(node):
+            out.values[path + (index,)] = Pos(file, *node.item_pos[index])
+            _collect(item, path + (index,), file, out)
+
+
+def type_name(value: Any) -> str:
+    """The YAML-level type of a value for messages: ``list``, not ``PosList``."""
+    for plain in (bool, dict, list, str, int, float):
+        if isinstance(value, plain):
+            return plain.__name__
+    return type(value).__name__

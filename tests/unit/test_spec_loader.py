@@ -114,12 +114,72 @@ def test_deep_merge_takes_overlay_positions_for_replaced_subtrees(tmp_path: Path
     assert isinstance(pos, Positions)
 
 
-def test_merge_keys_and_anchors_are_plain_yaml(tmp_path: Path) -> None:
+def test_aliases_and_merge_keys_are_refused_with_their_position(tmp_path: Path) -> None:
+    # Anchors and aliases can expand a small file into gigabytes (issue 13 item 10), and
+    # merge keys need them; specs spell values out.
     (tmp_path / "a.yaml").write_text("d: &d {x: 1}\ne:\n  <<: *d\n  y: 2\n")
     data, pos, problems = load_yaml(tmp_path / "a.yaml", "a.yaml")
-    assert data == {"d": {"x": 1}, "e": {"x": 1, "y": 2}}
-    assert problems == []
-    assert pos.locate(("e", "x")) == Pos("a.yaml", 3, 3)  # at the mapping that merges it
+    assert data is None
+    assert [(p.pos, p.message) for p in problems] == [
+        (Pos("a.yaml", 3, 7), "YAML aliases are not allowed (*d): write the value out")
+    ]
+    (tmp_path / "b.yaml").write_text("e:\n  <<: {x: 1}\n")
+    _, _, problems = load_yaml(tmp_path / "b.yaml", "b.yaml")
+    assert [(p.pos, p.message) for p in problems] == [
+        (Pos("b.yaml", 2, 3), "YAML merge keys (<<) are not allowed: write the keys out")
+    ]
+
+
+def test_alias_bomb_in_a_service_spec_is_one_line(tmp_path: Path) -> None:
+    root = _good_tree(tmp_path)
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        prev = "a" if i == 1 else f"l{i - 1}"
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    (root / "specs/services/bankchurn.yaml").write_text("\n".join(lines) + "\n")
+    with pytest.raises(SpecError) as info:
+        load_platform(root, "dev")
+    assert info.value.one_line() == (
+        "specs/services/bankchurn.yaml:2:10: YAML aliases are not allowed (*a): write the value out"
+    )
+
+
+def test_self_referencing_alias_is_one_line(tmp_path: Path) -> None:
+    root = _good_tree(tmp_path)
+    (root / "specs/services/bankchurn.yaml").write_text("name: &a [*a]\n")
+    with pytest.raises(SpecError) as info:
+        load_platform(root, "dev")
+    assert info.value.one_line() == (
+        "specs/services/bankchurn.yaml:1:11: YAML aliases are not allowed (*a): write the value out"
+    )
+
+
+def test_cached_parse_gives_the_same_platform_and_errors(tmp_path: Path) -> None:
+    root = _good_tree(tmp_path)
+    cache = tmp_path / "cache"
+    first = load_platform(root, "staging", cache_dir=cache)
+    assert (cache / "specs.jsonl").is_file()
+    assert load_platform(root, "staging", cache_dir=cache) == first
+    assert first == load_platform(root, "staging")
+    # Errors found in cached files still point at their lines (the file is read again).
+    spec = root / "specs/services/telecom.yaml"
+    spec.write_text(spec.read_text().replace("port: 8003", "port: 8001"))
+    errors = []
+    for cache_dir in (None, cache):
+        with pytest.raises(SpecError) as info:
+            load_platform(root, "dev", cache_dir=cache_dir)
+        errors.append(info.value.one_line())
+    assert errors[0] == errors[1]
+    assert ":4:7 port: port 8001 is already used" in errors[0]
+
+
+def _good_tree(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    for name in ("bankchurn", "carvision", "telecom"):
+        fixtures = tmp_path / "projects" / name / "tests" / "fixtures"
+        fixtures.mkdir(parents=True)
+        (fixtures / "sample_request.json").write_text("{}\n")
+    return tmp_path
 
 
 def test_validate_command_summary(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from runner.spec.schema import schema_files, schema_line, write_schemas
+from runner.spec.schema import schema_files, schema_line
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,16 +34,6 @@ def test_schema_files_are_deterministic_and_committed() -> None:
         assert content.endswith("}\n")
         assert (REPO / rel).read_text(encoding="utf-8") == content, f"{rel} is stale"
         jsonschema.Draft202012Validator.check_schema(json.loads(content))
-
-
-def test_write_schemas_writes_once(tmp_path: Path) -> None:
-    written = write_schemas(tmp_path)
-    assert sorted(p.name for p in written) == [
-        "environment.schema.json",
-        "platform.schema.json",
-        "service.schema.json",
-    ]
-    assert write_schemas(tmp_path) == []
 
 
 @pytest.mark.parametrize("kind,path", _spec_files(), ids=lambda v: getattr(v, "name", v))

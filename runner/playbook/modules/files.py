@@ -1,5 +1,5 @@
 """File modules: template (Jinja2 src -> dest), copy (content/src -> dest), render (specs ->
-generated/<env>/ through runner.render).
+generated/<env>/ through runner.render, the one writer of generated/).
 
 All three compare the wanted content with what is on disk and write only when it differs
 (atomically: temp file + rename), so a rerun is a no-op; the diff is computed in check mode
@@ -167,51 +167,37 @@ class RenderArgs(_Strict):
 
 
 class Render(Module):
-    """Validate the specs and render every artifact into ``generated/<env>/``."""
+    """Validate the specs and render every artifact into ``generated/<env>/``: the same plan
+    and writer as ``inv render`` (only services whose inputs changed are rendered)."""
 
     Args = RenderArgs
 
     def run(self, args: RenderArgs, ctx: ModuleContext) -> Result:
         # Heavy-ish and owned elsewhere: imported only when a playbook renders.
-        try:
-            from runner.render import render_all
-            from runner.spec import load_platform
-        except ImportError:  # the packages' public re-exports may not exist yet
-            from runner.render.artifacts import render_all
-            from runner.spec.loader import load_platform
+        from runner.render.command import plan_env
+        from runner.render.incremental import apply_render
 
-        platform = load_platform(ctx.root, args.env)
-        files = render_all(platform)
-        out_dir = ctx.root / "generated" / args.env
-        changed: list[str] = []
-        diffs: list[dict[str, Any]] = []
-        for rel, content in files.items():
-            sub = converge_file(out_dir / rel, content, ctx, label=f"generated/{args.env}/{rel}")
-            if sub.changed:
-                changed.append(rel)
-                assert isinstance(sub.diff, dict)
-                diffs.append(sub.diff)
-        stale = sorted(
-            str(p.relative_to(out_dir))
-            for p in (out_dir.rglob("*") if out_dir.is_dir() else [])
-            if p.is_file() and str(p.relative_to(out_dir)) not in files
-        )
-        if args.prune:
-            for rel in stale:
-                diffs.append({"before": _read(out_dir / rel) or "", "after": "",
-                              "before_header": f"generated/{args.env}/{rel}",
-                              "after_header": "/dev/null"})
-                if not ctx.check_mode:
-                    (out_dir / rel).unlink()
-        removed = stale if args.prune else []
-        if not changed and not removed:
-            msg = f"{len(files)} files in generated/{args.env}/ up to date"
+        plan = plan_env(ctx.root, args.env, with_old=True, cache=ctx.state_dir / "cache")
+        stale = plan.stale
+        wanted = [c for c in plan.changes if args.prune or c.op != "delete"]
+        changed = [c.path for c in wanted if c.op != "delete"]
+        removed = [c.path for c in wanted if c.op == "delete"]
+        if not ctx.check_mode:
+            apply_render(plan, prune=args.prune)
+        if not wanted:
+            msg = f"{plan.files} files in generated/{args.env}/ up to date"
             if stale:
                 msg += f"; {len(stale)} stale (prune: true removes them)"
-            return Result(msg=msg, data={"files": len(files), "changed_files": [], "stale": stale})
+            return Result(msg=msg, data={"files": plan.files, "changed_files": [],
+                                         "stale": stale})
+        label = f"generated/{args.env}"
+        diffs = [{"before": c.old or "", "after": c.new or "",
+                  "before_header": f"{label}/{c.path}" if c.old is not None else "/dev/null",
+                  "after_header": f"{label}/{c.path}" if c.new is not None else "/dev/null"}
+                 for c in wanted]
         verb = "would write" if ctx.check_mode else "wrote"
-        msg = f"{verb} {len(changed)} of {len(files)} files in generated/{args.env}/"
+        msg = f"{verb} {len(changed)} of {plan.files} files in {label}/"
         if removed:
             msg += f", {'would remove' if ctx.check_mode else 'removed'} {len(removed)} stale"
         return Result(changed=True, msg=msg, diff={"files": diffs},
-                      data={"files": len(files), "changed_files": changed, "stale": stale})
+                      data={"files": plan.files, "changed_files": changed, "stale": stale})
