@@ -256,3 +256,31 @@ def simulate_drift(c: Context, service: str, requests: int = 500, shift: float =
 
     exit_with(run(simulate_command, service, requests=requests, shift=shift, seed=seed,
                   env=env))
+
+
+# ----------------------------------------------------------------- backup and restore (issue 11)
+
+
+@task(help={"list": "list the snapshots instead of taking one", "json": "print JSON",
+            "env": "environment overlay"})
+def backup(c: Context, list: bool = False, json: bool = False, env: str = "dev") -> None:  # noqa: A002
+    """Consistent snapshot (restic) of the state store, MLflow, DVC data and specs."""
+    from runner.backup.commands import backup_command
+    from runner.cli import exit_with, run
+
+    exit_with(run(backup_command, env_name=env, list_only=list, as_json=json))
+
+
+@task(help={"snapshot": "snapshot id or 'latest'",
+            "check": "verify only (restic check, restore --verify, sha256, integrity_check)",
+            "reconcile": "reconcile after restoring (--no-reconcile: leave services down)",
+            "read_data_subset": "share of the repository's data restic check reads back",
+            "env": "environment overlay"})
+def restore(c: Context, snapshot: str, check: bool = False, reconcile: bool = True,
+            read_data_subset: str = "100%", env: str = "dev") -> None:
+    """Verify a snapshot, then restore it into .state/ (nothing changes unless it verifies)."""
+    from runner.backup.commands import restore_command
+    from runner.cli import exit_with, run
+
+    exit_with(run(restore_command, snapshot=snapshot, env_name=env, check=check,
+                  reconcile=reconcile, read_data_subset=read_data_subset))
