@@ -271,7 +271,7 @@ def backup(c: Context, list: bool = False, json: bool = False, env: str = "dev")
     exit_with(run(backup_command, env_name=env, list_only=list, as_json=json))
 
 
-@task(help={"snapshot": "snapshot id or 'latest'",
+@task(positional=["snapshot"], help={"snapshot": "snapshot id or 'latest'",
             "check": "verify only (restic check, restore --verify, sha256, integrity_check)",
             "reconcile": "reconcile after restoring (--no-reconcile: leave services down)",
             "read_data_subset": "share of the repository's data restic check reads back",
@@ -279,8 +279,34 @@ def backup(c: Context, list: bool = False, json: bool = False, env: str = "dev")
 def restore(c: Context, snapshot: str, check: bool = False, reconcile: bool = True,
             read_data_subset: str = "100%", env: str = "dev") -> None:
     """Verify a snapshot, then restore it into .state/ (nothing changes unless it verifies)."""
+    from invoke.exceptions import Exit
+
     from runner.backup.commands import restore_command
     from runner.cli import exit_with, run
 
+    if snapshot.startswith("-"):  # invoke hands `inv restore --help` over as the snapshot
+        raise Exit("usage: inv restore SNAPSHOT|latest [--check] [--no-reconcile] "
+                   "(inv --help restore)", code=2)
+
     exit_with(run(restore_command, snapshot=snapshot, env_name=env, check=check,
                   reconcile=reconcile, read_data_subset=read_data_subset))
+
+
+# ----------------------------------------------------------------- escalation (issue 11)
+
+
+@task(positional=["alert"], help={"alert": "page key, its prefix or the alert name; 'list': "
+                                           "the open pages",
+                                  "json": "print JSON", "env": "environment overlay"})
+def ack(c: Context, alert: str, json: bool = False, env: str = "dev") -> None:
+    """Acknowledge an open page (stops its escalation); `inv ack list` lists open pages."""
+    from invoke.exceptions import Exit
+
+    from runner.cli import exit_with, run
+    from runner.monitor.escalation import ack_command
+
+    if alert.startswith("-"):
+        raise Exit("usage: inv ack ALERT|list (inv --help ack)", code=2)
+    alert = "" if alert == "list" else alert
+
+    exit_with(run(ack_command, alert=alert, env_name=env, as_json=json))

@@ -93,6 +93,24 @@ def _run_locked(root: Path, path: Path, variables: dict[str, str], env: str
     return ("success" if result.exit_code == 0 else "failed"), result.recap()
 
 
+def page_failure(playbook: str, variables: dict[str, str], summary: str, env: str) -> None:
+    """A failed procedure reaches people by its severity (``procedure:<playbook>``)."""
+    from runner.monitor import escalation
+    from runner.spec import load_platform
+    from runner.state.paths import repo_root, state_dir
+
+    try:
+        root = repo_root()
+        platform = load_platform(root, env)
+        service = variables.get("service", "")
+        escalation.page(platform, state_dir(root, platform.platform.state_dir),
+                        event=f"procedure:{playbook}", title=f"{playbook} procedure failed",
+                        key=f"procedure-{playbook}-{service}-{int(time.time())}",
+                        service=service, detail={"summary": summary[:500]})
+    except Exception as exc:  # noqa: BLE001 - the audit record above is what must not fail
+        print(f"could not page about the failure: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner.monitor.procedure")
     parser.add_argument("playbook")
@@ -113,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         playbook=args.playbook, vars=variables, summary=summary,
         duration_s=round(time.monotonic() - began, 3),
     )
+    if outcome == "failed":
+        page_failure(args.playbook, variables, summary, args.env)
     print(f"{args.playbook}: {outcome}: {summary}", file=sys.stderr)
     return 1 if outcome == "failed" else 0
 
