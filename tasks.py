@@ -310,3 +310,21 @@ def ack(c: Context, alert: str, json: bool = False, env: str = "dev") -> None:
     alert = "" if alert == "list" else alert
 
     exit_with(run(ack_command, alert=alert, env_name=env, as_json=json))
+
+
+# ----------------------------------------------------------------- emergencies (issue 11)
+
+
+@task(positional=["kind"], help={
+    "kind": "service-down | data-corruption", "service": "service name",
+    "retrain": "data-corruption: retrain on the restored data",
+    "rollback": "service-down: roll back a failing service (--no-rollback: report only)",
+    "json": "print the report as JSON", "env": "environment overlay"})
+def emergency(c: Context, kind: str, service: str, retrain: bool = False, rollback: bool = True,
+              json: bool = False, env: str = "dev") -> None:
+    """The runbook's P0 procedures: health, deploys, logs, rollback or data restore, report."""
+    from runner.cli import exit_with, run
+    from runner.emergency import emergency_command
+
+    exit_with(run(emergency_command, kind, service, env_name=env, retrain=retrain,
+                  rollback=rollback, as_json=json))
