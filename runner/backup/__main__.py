@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
                              tags=args.tag)
     except ToolkitError as exc:
         print(exc.one_line(), file=sys.stderr)
+        from runner.monitor.procedure import page_failure  # a failed backup reaches people
+
+        page_failure("backup", {}, exc.one_line(), args.env)
         return exc.exit_code
     print(result.render())
     return 0

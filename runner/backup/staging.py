@@ -158,22 +158,27 @@ def dvc_outs(root: Path, platform: Platform) -> list[dict[str, str]]:
     """The cached outputs the projects' dvc.lock and *.dvc files pin: path and md5."""
     outs: list[dict[str, str]] = []
     for project in sorted({svc.project for svc in platform.services.values()}):
-        folder = root / project
-        docs: list[tuple[Path, Any]] = []
-        uncached = uncached_outs(folder)
-        lock = folder / "dvc.lock"
-        if lock.is_file():
-            data = yaml.safe_load(lock.read_text()) or {}
-            for stage in (data.get("stages") or {}).values():
-                docs += [(folder, o) for o in stage.get("outs") or []]
-        for dvcfile in sorted(folder.rglob("*.dvc")):
-            data = yaml.safe_load(dvcfile.read_text()) or {}
-            docs += [(dvcfile.parent, o) for o in data.get("outs") or []]
-        for base, out in docs:
-            if isinstance(out, dict) and out.get("md5") and out.get("cache", True):
-                path = (base / str(out["path"])).resolve()
-                if path in uncached:
-                    continue
+        outs += project_outs(root, root / project)
+    return outs
+
+
+def project_outs(root: Path, folder: Path) -> list[dict[str, str]]:
+    """One project's cached outputs (dvc.lock stages and *.dvc files): path and md5."""
+    uncached = uncached_outs(folder)
+    docs: list[tuple[Path, Any]] = []
+    lock = folder / "dvc.lock"
+    if lock.is_file():
+        data = yaml.safe_load(lock.read_text()) or {}
+        for stage in (data.get("stages") or {}).values():
+            docs += [(folder, o) for o in stage.get("outs") or []]
+    for dvcfile in sorted(folder.rglob("*.dvc")):
+        data = yaml.safe_load(dvcfile.read_text()) or {}
+        docs += [(dvcfile.parent, o) for o in data.get("outs") or []]
+    outs = []
+    for base, out in docs:
+        if isinstance(out, dict) and out.get("md5") and out.get("cache", True):
+            path = (base / str(out["path"])).resolve()
+            if path not in uncached:
                 outs.append({"path": inside(path, root) or str(path), "md5": str(out["md5"])})
     return outs
 

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -25,19 +24,26 @@ MAX_CANDIDATES = 10
 
 
 def checkout_pinned(ctx: ServiceContext) -> None:
-    """Put back the data the current commit pins, from the DVC cache (overwrites the
+    """Put back the raw data the current commit pins, from the DVC cache (replacing the
     damaged workspace copy: it was validated bad, and the cache holds the good one)."""
-    from runner.ml.pipeline import dvc_executable, stage_env
+    import hashlib
+    import shutil
 
-    targets = [str(p.relative_to(ctx.root)) for p in
-               [ctx.project_dir / "dvc.yaml", *sorted(ctx.project_dir.rglob("*.dvc"))]
-               if p.is_file()]
-    proc = subprocess.run([dvc_executable(), "checkout", "--force", *targets], cwd=ctx.root,
-                          env=stage_env(), capture_output=True, text=True, check=False,
-                          timeout=300)
-    if proc.returncode != 0:
-        last = ((proc.stderr or proc.stdout).strip().splitlines() or ["failed"])[-1]
-        raise PermanentError(f"dvc checkout: {last[:200]}")
+    from runner.backup.staging import cache_file, project_outs
+
+    rel = ctx.raw_data.relative_to(ctx.root).as_posix()
+    pinned = [o["md5"] for o in project_outs(ctx.root, ctx.project_dir) if o["path"] == rel]
+    if not pinned:
+        raise PermanentError(f"{rel} is not pinned by DVC in {ctx.project_dir.name}")
+    source = cache_file(ctx.root / ".dvc" / "cache", pinned[0])
+    if not source.is_file():
+        raise PermanentError(f"{rel}: the pinned version {pinned[0][:12]} is not in the DVC "
+                             "cache (dvc pull, or inv restore of a backup that has it)")
+    if hashlib.md5(source.read_bytes()).hexdigest() != pinned[0]:  # noqa: S324 - DVC's
+        raise PermanentError(f"{rel}: the DVC cache entry {pinned[0][:12]} is itself damaged")
+    tmp = ctx.raw_data.with_suffix(ctx.raw_data.suffix + ".restoring")
+    shutil.copyfile(source, tmp)
+    tmp.replace(ctx.raw_data)  # atomic: a reader sees the bad file or the good one
 
 
 def older_versions(ctx: ServiceContext) -> list[str]:
@@ -75,7 +81,19 @@ def restore_good(ctx: ServiceContext, actor: str, steps: list[dict[str, Any]]
         steps.append({"name": f"restore {commit[:12]}", "ok": True,
                       "msg": f"{found['rows']} valid rows; committed {found['commit'][:12]}"})
         return {**found, "source": commit}
+    put_back_pins(ctx)
     return None
+
+
+def put_back_pins(ctx: ServiceContext) -> None:
+    """No candidate validated: the data pins go back to what HEAD says (a failed candidate
+    left its lock files checked out)."""
+    from runner.lifecycle.data_versions import versioned_files
+    from runner.operations.specedit import git
+
+    rels = [str(p.relative_to(ctx.root)) for p in versioned_files(ctx)]
+    if rels:
+        git(ctx.root, "checkout", "HEAD", "--", *rels)
 
 
 def data_corruption(service: str, env_name: str = "dev", retrain: bool = False,
