@@ -296,3 +296,75 @@ def windows(c: Context, env: str = "dev", count: int = 3, json: bool = False,
     from runner.commands.maintenance import windows_command
 
     exit_with(run(windows_command, env, count=count, as_json=json, notify=notify))
+
+
+# ----------------------------------------------------------------- backup and restore (issue 11)
+
+
+@task(help={"list": "list the snapshots instead of taking one", "json": "print JSON",
+            "env": "environment overlay"})
+def backup(c: Context, list: bool = False, json: bool = False, env: str = "dev") -> None:  # noqa: A002
+    """Consistent snapshot (restic) of the state store, MLflow, DVC data and specs."""
+    from runner.backup.commands import backup_command
+    from runner.cli import exit_with, run
+
+    exit_with(run(backup_command, env_name=env, list_only=list, as_json=json))
+
+
+@task(positional=["snapshot"], help={"snapshot": "snapshot id or 'latest'",
+            "check": "verify only (restic check, restore --verify, sha256, integrity_check)",
+            "reconcile": "reconcile after restoring (--no-reconcile: leave services down)",
+            "read_data_subset": "share of the repository's data restic check reads back",
+            "env": "environment overlay"})
+def restore(c: Context, snapshot: str, check: bool = False, reconcile: bool = True,
+            read_data_subset: str = "100%", env: str = "dev") -> None:
+    """Verify a snapshot, then restore it into .state/ (nothing changes unless it verifies)."""
+    from invoke.exceptions import Exit
+
+    from runner.backup.commands import restore_command
+    from runner.cli import exit_with, run
+
+    if snapshot.startswith("-"):  # invoke hands `inv restore --help` over as the snapshot
+        raise Exit("usage: inv restore SNAPSHOT|latest [--check] [--no-reconcile] "
+                   "(inv --help restore)", code=2)
+
+    exit_with(run(restore_command, snapshot=snapshot, env_name=env, check=check,
+                  reconcile=reconcile, read_data_subset=read_data_subset))
+
+
+# ----------------------------------------------------------------- escalation (issue 11)
+
+
+@task(positional=["alert"], help={"alert": "page key, its prefix or the alert name; 'list': "
+                                           "the open pages",
+                                  "json": "print JSON", "env": "environment overlay"})
+def ack(c: Context, alert: str, json: bool = False, env: str = "dev") -> None:
+    """Acknowledge an open page (stops its escalation); `inv ack list` lists open pages."""
+    from invoke.exceptions import Exit
+
+    from runner.cli import exit_with, run
+    from runner.commands.ack import ack_command
+
+    if alert.startswith("-"):
+        raise Exit("usage: inv ack ALERT|list (inv --help ack)", code=2)
+    alert = "" if alert == "list" else alert
+
+    exit_with(run(ack_command, alert=alert, env_name=env, as_json=json))
+
+
+# ----------------------------------------------------------------- emergencies (issue 11)
+
+
+@task(positional=["kind"], help={
+    "kind": "service-down | data-corruption", "service": "service name",
+    "retrain": "data-corruption: retrain on the restored data",
+    "rollback": "service-down: roll back a failing service (--no-rollback: report only)",
+    "json": "print the report as JSON", "env": "environment overlay"})
+def emergency(c: Context, kind: str, service: str, retrain: bool = False, rollback: bool = True,
+              json: bool = False, env: str = "dev") -> None:
+    """The runbook's P0 procedures: health, deploys, logs, rollback or data restore, report."""
+    from runner.cli import exit_with, run
+    from runner.emergency import emergency_command
+
+    exit_with(run(emergency_command, kind, service, env_name=env, retrain=retrain,
+                  rollback=rollback, as_json=json))

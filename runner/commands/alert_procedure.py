@@ -106,6 +106,24 @@ def _refuse_if_frozen(root: Path, env_name: str, what: str, service: str) -> Non
         env.store.close()
 
 
+def page_failure(playbook: str, variables: dict[str, str], summary: str, env: str) -> None:
+    """A failed procedure reaches people by its severity (``procedure:<playbook>``)."""
+    from runner.monitor import escalation
+    from runner.spec import load_platform
+    from runner.state.paths import repo_root, state_dir
+
+    try:
+        root = repo_root()
+        platform = load_platform(root, env)
+        service = variables.get("service", "")
+        escalation.page(platform, state_dir(root, platform.platform.state_dir),
+                        event=f"procedure:{playbook}", title=f"{playbook} procedure failed",
+                        key=f"procedure-{playbook}-{service}-{int(time.time())}",
+                        service=service, detail={"summary": summary[:500]})
+    except Exception as exc:  # noqa: BLE001 - the audit record above is what must not fail
+        print(f"could not page about the failure: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner.commands.alert_procedure")
     parser.add_argument("playbook")
@@ -126,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         playbook=args.playbook, vars=variables, summary=summary,
         duration_s=round(time.monotonic() - began, 3),
     )
+    if outcome == "failed":
+        page_failure(args.playbook, variables, summary, args.env)
     print(f"{args.playbook}: {outcome}: {summary}", file=sys.stderr)
     return 1 if outcome == "failed" else 0
 

@@ -45,9 +45,14 @@ class RetrainData(Module):
     Args = DataArgs
 
     def run(self, args: DataArgs, ctx: ModuleContext) -> Result:
+        from runner.lifecycle.data_hold import held
         from runner.lifecycle.steps import new_run_dir, prepare_data
 
         svc = _ctx(args, ctx)
+        hold = held(svc.state, args.service)
+        if hold:  # placed by `inv emergency data-corruption` while the data is bad
+            return Result(failed=True, msg=f"retraining {args.service} is on hold: {hold} "
+                          f"(lifted when inv emergency data-corruption restores good data)")
         if ctx.check_mode:
             return Result(changed=True, msg=f"check mode: would validate "
                           f"{args.data or svc.raw_data} and retrain {args.service}",

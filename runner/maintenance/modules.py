@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from importlib.util import find_spec
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -48,16 +47,6 @@ class MaintenanceNotice(Module):
         sent = send(text, level, {"phase": args.phase})
         return Result(changed=True, msg=f"{text} -> {'; '.join(sent) or 'no sink takes ' + level}",
                       data={"sinks": sent})
-
-
-class BackupUnavailable(Module):
-    """Placeholder for ``runner.backup``'s ``backup`` module until that package is in."""
-
-    Args = _Args
-
-    def run(self, args: _Args, ctx: ModuleContext) -> Result:
-        return Result(failed=True, msg="backup not available: runner.backup is not installed "
-                      "(skip it with --skip backup, audited)")
 
 
 class AuditArgs(_Args):
@@ -188,6 +177,4 @@ def maintenance_modules() -> dict[str, type[Module]]:
         "db_maintenance": DbMaintenance, "cleanup": Cleanup,
         "rolling_restart": RollingRestart, "watch_services": WatchServices,
     }
-    if find_spec("runner.backup") is None:  # the backup package lists its own `backup`
-        table["backup"] = BackupUnavailable
     return table

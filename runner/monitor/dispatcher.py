@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import PermanentError
-from runner.monitor import actions, sinks
+from runner.monitor import actions, escalation
 from runner.monitor import audit_access as store
 from runner.monitor.alert_model import Alert, parse_webhook
 from runner.spec.models import Platform
@@ -82,10 +82,8 @@ def notify(alerts: list[Alert], ctx: Context) -> None:
     """Send each alert to the notification sinks and audit the outcome."""
     for alert in alerts:
         message = {"source": "mlgitops", "event": "alert", **alert.as_dict()}
-        deliveries = sinks.deliver(
-            ctx.platform.platform.notifications, message, severity=alert.severity,
-            root=ctx.root, configured_state=ctx.platform.platform.state_dir,
-        )
+        # By severity level (P0-P3) when the spec defines one for it, else by min_severity.
+        deliveries = escalation.notify_alert(alert, ctx.platform, ctx.state, message)
         if deliveries:
             store.audit(
                 store.ALERT_NOTIFIED, service=alert.service,

@@ -323,11 +323,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     host, port = server.server_address[:2]
     log.info("monitor listening on http://%s:%s (state %s)", host, port, ctx.state)
+    from runner.monitor import timers  # escalations due, scheduled backups
+
+    stop = threading.Event()
+    timers.start(lambda: server.ctx, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         server.server_close()
     return 0
 

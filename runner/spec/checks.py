@@ -188,6 +188,8 @@ def _check_platform(env: str | None, doc: Doc, problems: Problems) -> dict[int, 
                 )
             if isinstance(name, str):
                 seen.add(name)
+    if _get(doc.data, ("backup", "schedule")) is not None:
+        _check_cron(doc, ("backup", "schedule"), problems)
     sinks = _get(doc.data, ("notifications",))
     seen_sinks: set[str] = set()
     for index, sink in enumerate(sinks if isinstance(sinks, list) else []):

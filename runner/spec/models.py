@@ -158,6 +158,39 @@ class AlertAction(StrictModel):
     within_deploy_window_s: int | None = Field(default=None, ge=1)
 
 
+class BackupSpec(StrictModel):
+    """Where ``inv backup`` writes (a restic repository) and how often (issue 11).
+
+    ``repository``: a path (relative to the repository root) or any restic location
+    (``s3:https://host/bucket/path`` for production); env ``MLGITOPS_BACKUP_REPO`` wins.
+    ``password``: by reference only; env ``MLGITOPS_BACKUP_PASSWORD_FILE`` wins. A key
+    kept under the state directory would be wiped with what it protects: refused.
+    """
+
+    repository: Line = ".state/backups/restic"
+    password: SecretRef = SecretRef(file="~/.config/mlgitops/backup-password")
+    schedule: str = "0 3 * * *"  # cron (UTC); the monitor and CI take it from here
+    keep_daily: int = Field(default=7, ge=1, le=366)
+    keep_monthly: int = Field(default=6, ge=0, le=120)
+
+
+Selector = Annotated[str, Field(pattern=r"^[a-z_*]+:[a-z0-9_*-]+$")]
+
+
+class EscalationLevel(StrictModel):
+    """One severity of the runbook (P0-P3): what it covers, how fast, who hears of it."""
+
+    name: Literal["P0", "P1", "P2", "P3"]
+    description: Line = ""
+    response_min: int = Field(ge=1, le=60 * 24 * 14)
+    # Which events are this severity: "<alert severity>:<kind>" ("critical:error_rate",
+    # "warning:*"), "procedure:<playbook>" (a failed procedure), "emergency:<kind>".
+    # The first level (P0 first) with a matching selector wins.
+    match: list[Selector] = []
+    routes: list[Name] = []  # notification sinks notified at once
+    escalate_to: list[Name] = []  # sinks notified when not acknowledged in response_min
+
+
 class PlatformSpec(StrictModel):
     environment: Name = "dev"
     runtime: Literal["local", "docker", "swarm", "kubernetes"] = "local"
@@ -168,6 +201,19 @@ class PlatformSpec(StrictModel):
     notifications: list[NotificationSink] = []
     alert_actions: list[AlertAction] = []
     post_deploy_watch_s: int = Field(default=30, ge=0, le=3600)
+    backup: BackupSpec = BackupSpec()
+    escalation: list[EscalationLevel] = []
+
+    @model_validator(mode="after")
+    def _routes_name_sinks(self) -> PlatformSpec:
+        known = {s.name for s in self.notifications}
+        for level in self.escalation:
+            for route in (*level.routes, *level.escalate_to):
+                if route not in known:
+                    raise FieldValueError("escalation", f"{level.name} routes to '{route}', "
+                                          f"which is not a notification sink "
+                                          f"({', '.join(sorted(known)) or 'none defined'})")
+        return self
 
 
 # ------------------------------------------------------------ services/<name>.yaml
