@@ -81,8 +81,8 @@ def request_rows(service: str, count: int = 1000) -> list[dict[str, Any]]:
 
 
 def prediction_fields(answer: dict[str, Any]) -> dict[str, Any]:
-    """What a prediction says (not which replica or version said it)."""
-    return {k: v for k, v in answer.items() if k != "model_version"}
+    """What a prediction says (not which replica or version said it, nor when)."""
+    return {k: v for k, v in answer.items() if k not in ("model_version", "prediction_timestamp")}
 
 
 def differing(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> int:

@@ -3,11 +3,21 @@
 Read by the toolkit through ``runner.ml.project.load_project``: the ``prepare`` stage
 validates the raw file against it, the service builds its request record from it and
 the drift checks compare its columns.
+
+The original BankChurn API took the same ten fields (``LEGACY``); its answer named the
+churn probability and label ``churn_probability`` and ``churn_prediction``.
 """
 
 from __future__ import annotations
 
-from runner.ml.schemas import Column, DatasetSchema
+from runner.ml.schemas import Column, DatasetSchema, LegacyApi
+
+# The original service: DuqueOM/ML-MLOps-Portfolio, BankChurn-Predictor/app/fastapi_app.py
+# (CustomerData, PredictionResponse). Same request fields; its answer fields are kept.
+LEGACY = LegacyApi(
+    source="DuqueOM/ML-MLOps-Portfolio BankChurn-Predictor/app/fastapi_app.py",
+    response={"churn_probability": "probability", "churn_prediction": "prediction"},
+)
 
 CONTRACT = DatasetSchema(
     project="bankchurn",
@@ -35,4 +45,5 @@ CONTRACT = DatasetSchema(
         "Tenure": 2, "Balance": 0.0, "NumOfProducts": 1, "HasCrCard": 1,
         "IsActiveMember": 1, "EstimatedSalary": 101348.88,
     },
+    legacy=LEGACY,
 )

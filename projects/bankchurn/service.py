@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.serving.records import from_schema
+from runner.serving.records import from_schema, prediction_timestamp
 
 from .contract import CONTRACT
 
@@ -25,4 +25,18 @@ def risk_level(probability: float) -> dict[str, Any]:
     return {"risk_level": "LOW"}
 
 
-SERVICE = from_schema(CONTRACT, extra=risk_level)
+def answer_fields(probability: float) -> dict[str, Any]:
+    """risk_level, plus the original BankChurn API's confidence and prediction_timestamp.
+
+    confidence is that API's distance from a coin toss, ``|p - 0.5| * 2``. Its
+    ``feature_contributions`` are not served: they were fixed rules of thumb, not the
+    model's, and would pass invented numbers off as an explanation.
+    """
+    return {
+        **risk_level(probability),
+        "confidence": abs(probability - 0.5) * 2,
+        "prediction_timestamp": prediction_timestamp(),
+    }
+
+
+SERVICE = from_schema(CONTRACT, extra=answer_fields)

@@ -5,7 +5,9 @@ Served by ``python -m runner.serving.launch`` (MLGITOPS_PROJECT_DIR=projects/car
 
 from __future__ import annotations
 
-from runner.serving.records import from_schema
+from typing import Any
+
+from runner.serving.records import from_schema, prediction_timestamp
 
 from .contract import CONTRACT
 
@@ -23,4 +25,11 @@ PRICE_BUCKETS = (
     100000.0,
 )
 
-SERVICE = from_schema(CONTRACT, value_buckets=PRICE_BUCKETS)
+
+
+def answer_fields(_: float) -> dict[str, Any]:
+    """The original CarVision API's prediction_timestamp (predicted_price is an alias)."""
+    return {"prediction_timestamp": prediction_timestamp()}
+
+
+SERVICE = from_schema(CONTRACT, extra=answer_fields, value_buckets=PRICE_BUCKETS)

@@ -31,7 +31,11 @@ SAMPLE_REQUEST = Path("tests") / "fixtures" / "sample_request.json"
 
 @dataclass(frozen=True)
 class ServiceDefinition:
-    """One project's serving surface. ``extra`` adds fields to each prediction (risk_level)."""
+    """One project's serving surface. ``extra`` adds fields to each prediction (risk_level).
+
+    ``response_aliases`` are (field, ours) pairs: answer fields of the service the project
+    replaces, each a copy of one of ours (``predicted_price`` = ``prediction``).
+    """
 
     name: str
     record: type[BaseModel]
@@ -41,6 +45,7 @@ class ServiceDefinition:
     extra: Callable[[float], dict[str, Any]] | None = None
     value_buckets: tuple[float, ...] = PROBABILITY_BUCKETS
     max_batch: int = MAX_BATCH
+    response_aliases: tuple[tuple[str, str], ...] = ()
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -51,6 +56,23 @@ class ServiceDefinition:
         unknown = sorted(self.categorical - set(self.features))
         if unknown:
             raise PermanentError(f"service {self.name}: categorical columns unknown: {unknown}")
+        answers = {"prediction", "probability"} if self.task == "classification" else {
+            "prediction"}
+        bad = [ours for _, ours in self.response_aliases if ours not in answers]
+        if bad and self.extra is None:
+            raise PermanentError(f"service {self.name}: response aliases of unknown fields: {bad}")
+
+    def answer(self, prediction: Any, value: float, probability: bool) -> dict[str, Any]:
+        """One prediction's JSON object: ours, the project's extra fields, then the aliases."""
+        item: dict[str, Any] = {"prediction": prediction}
+        if probability:
+            item["probability"] = value
+        extra = self.extra
+        if extra is not None:
+            item.update(extra(value))
+        for name, ours in self.response_aliases:
+            item[name] = item[ours]
+        return item
 
     def frame(self, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         """The model's input, typed like the clean frame training saw (runner.ml.data_validation).

@@ -69,16 +69,11 @@ class LoadedModel:
             labels = self.model.classes_[proba.argmax(axis=1)].tolist()
             # Binary models: the last column is the positive class (classes_ are sorted).
             values = proba[:, -1].tolist()
-            extra = definition.extra
-            out = []
-            for label, p in zip(labels, values, strict=True):
-                item: dict[str, Any] = {"prediction": label, "probability": p}
-                if extra is not None:
-                    item.update(extra(p))
-                out.append(item)
+            out = [definition.answer(label, p, True)
+                   for label, p in zip(labels, values, strict=True)]
             return out, [str(label) for label in labels], values
         values = self.output(rows).tolist()
-        return [{"prediction": v} for v in values], ["value"] * len(values), values
+        return [definition.answer(v, v, False) for v in values], ["value"] * len(values), values
 
 
 @dataclass

@@ -150,6 +150,50 @@ def test_missing_field_is_422(replicas: dict[str, Replica], service: str) -> Non
     assert resp.json()["detail"][0]["type"] == "missing"
 
 
+def original_payloads() -> list[Any]:
+    return [
+        pytest.param(service, item["body"], id=f"{service}-{i}")
+        for service in SERVICES
+        for i, item in enumerate(fixture(service, "original_payloads.json")["requests"])
+    ]
+
+
+@pytest.mark.parametrize(("service", "body"), original_payloads())
+def test_original_payloads_get_a_prediction(
+    replicas: dict[str, Replica], service: str, body: dict[str, Any]
+) -> None:
+    """The example requests published with the original services get 200 and a prediction.
+
+    Payloads (projects/<name>/tests/fixtures/original_payloads.json, each entry naming its
+    file and commit): DuqueOM/ML-MLOps-Portfolio docs/api/rest-apis.md (BankChurn,
+    CarVision, TelecomAI examples), CarVision-Market-Intelligence/docs/_per_file/
+    fastapi_app.md, and one ten-field CarVision payload reconstructed from that service's
+    VehicleFeatures schema (app/fastapi_app.py). The answer carries the original fields.
+    """
+    resp = httpx.post(f"{replicas[service].url}/predict", json=body)
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    expected = fixture(service, "original_payloads.json")["answer_fields"]
+    assert [f for f in expected if f not in answer] == []
+    if service == "carvision":
+        assert answer["predicted_price"] == answer["prediction"] > 0
+    else:
+        assert answer["prediction"] in (0, 1) and 0.0 <= answer["probability"] <= 1.0
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_original_payload_missing_a_required_field_is_422(
+    replicas: dict[str, Replica], service: str
+) -> None:
+    body = dict(fixture(service, "original_payloads.json")["requests"][0]["body"])
+    required = {"bankchurn": "CreditScore", "carvision": "model", "telecom": "calls"}[service]
+    del body[required]
+    resp = httpx.post(f"{replicas[service].url}/predict", json=body)
+    assert resp.status_code == 422
+    assert [(e["loc"], e["type"]) for e in resp.json()["detail"]] == [
+        (["body", required], "missing")]
+
+
 def test_nullable_fields_may_be_empty(replicas: dict[str, Replica]) -> None:
     record = {**fixture("carvision"), "model_year": None, "odometer": None, "is_4wd": None}
     del record["paint_color"]  # nullable fields may also be left out

@@ -22,7 +22,7 @@ from runner.serving.launch import DrainGate
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {"model_year": 2011, "model": "bmw x5", "condition": "good", "cylinders": 6,
         "fuel": "gas", "odometer": 145000.0, "transmission": "automatic", "type": "SUV",
-        "paint_color": None, "is_4wd": 1, "date_posted": "2018-06-23", "days_listed": 19}
+        "paint_color": None, "is_4wd": 1, "date_posted": "2018-06-23"}
 EDGES = [
     {},
     {"model": "  BMW   X5 "},
