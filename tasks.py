@@ -256,3 +256,16 @@ def simulate_drift(c: Context, service: str, requests: int = 500, shift: float =
 
     exit_with(run(simulate_command, service, requests=requests, shift=shift, seed=seed,
                   env=env))
+
+
+# ----------------------------------------------------------------- verification (issue 12)
+
+
+@task(help={"service": "verify one service (default: all)", "json": "print JSON",
+            "env": "environment overlay"})
+def verify(c: Context, service: str = "", json: bool = False, env: str = "dev") -> None:
+    """testinfra checks of the running platform against the specs; exit 1 naming each failure."""
+    from runner.cli import exit_with, run
+    from runner.verify.command import verify_command
+
+    exit_with(run(verify_command, env_name=env, service=service, as_json=json))

@@ -134,6 +134,18 @@ class AlertAction(StrictModel):
     within_deploy_window_s: int | None = Field(default=None, ge=1)
 
 
+class VerifySpec(StrictModel):
+    """What ``inv verify`` expects of the running platform (``runner.verify``)."""
+
+    # testinfra host spec: ``ssh://user@host[:port]`` for a remote host; None: chosen by
+    # the runtime (local, or ``docker://<container>`` per replica).
+    host: Annotated[str, Field(pattern=r"^ssh://[A-Za-z0-9._@:-]{1,200}$")] | None = None
+    # Owner of every process; None: the user running the toolkit (``inv verify``).
+    user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] | None = None
+    non_root: bool = False  # refuse processes running as root (set where services never are)
+    listen: Host = "127.0.0.1"  # the address replicas must bind; 0.0.0.0 only if said here
+
+
 class PlatformSpec(StrictModel):
     environment: Name = "dev"
     runtime: Literal["local", "docker", "swarm", "kubernetes"] = "local"
@@ -144,6 +156,7 @@ class PlatformSpec(StrictModel):
     notifications: list[NotificationSink] = []
     alert_actions: list[AlertAction] = []
     post_deploy_watch_s: int = Field(default=30, ge=0, le=3600)
+    verify: VerifySpec = VerifySpec()
 
 
 # ------------------------------------------------------------ services/<name>.yaml
