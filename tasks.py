@@ -81,10 +81,20 @@ def plan(c: Context, json: bool = False, env: str = "dev") -> None:
 
 
 @task(help={"watch": "keep converging every SECONDS (self-heal)", "json": "JSON output",
-            "env": "environment overlay"})
-def reconcile(c: Context, watch: float = 0.0, json: bool = False, env: str = "dev") -> None:
+            "env": "environment overlay",
+            "git": "pull: fetch the branch, fast-forward to each good new commit (issue 12)",
+            "branch": "with --git: the branch to follow (default: the checked-out one)"})
+def reconcile(c: Context, watch: float = 0.0, json: bool = False, env: str = "dev",
+              git: bool = False, branch: str = "") -> None:
     """Converge actual state to the specs through the playbooks (idempotent)."""
     from runner.cli import exit_with, run
+
+    if git:
+        from runner.commands.git_sync import git_watch_command
+
+        exit_with(run(git_watch_command, env_name=env, watch=watch, branch=branch,
+                      as_json=json))
+        return
     from runner.commands.converge import reconcile_command
 
     exit_with(run(reconcile_command, env_name=env, as_json=json, watch=watch))
