@@ -279,3 +279,14 @@ def verify(c: Context, service: str = "", json: bool = False, env: str = "dev") 
     from runner.verify.command import verify_command
 
     exit_with(run(verify_command, env_name=env, service=service, as_json=json))
+
+
+@task(help={"service": "service name", "json": "print JSON", "env": "environment overlay",
+            "skip": "comma-separated checks to skip (e.g. project_tests)"})
+def preflight(c: Context, service: str, json: bool = False, env: str = "dev",
+              skip: str = "") -> None:
+    """The pre-deployment checklist: one line per check; exit 1 when one fails."""
+    from runner.cli import exit_with, run
+    from runner.commands.preflight import preflight_command
+
+    exit_with(run(preflight_command, service=service, env_name=env, as_json=json, skip=skip))
