@@ -290,3 +290,13 @@ def preflight(c: Context, service: str, json: bool = False, env: str = "dev",
     from runner.commands.preflight import preflight_command
 
     exit_with(run(preflight_command, service=service, env_name=env, as_json=json, skip=skip))
+
+
+@task(help={"skip": "comma-separated steps to leave out (setup, validate, render, lint, "
+                    "types, tests, plan)"})
+def ci(c: Context, skip: str = "") -> None:
+    """The pull-request workflow's steps, run locally in order; stops at the first failure."""
+    from runner.cli import exit_with, run
+    from runner.commands.ci import ci_command
+
+    exit_with(run(ci_command, skip=skip))

@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 from runner.render.artifacts import render_all
-from runner.render.files import CheckResult, check, check_dir, write
+from runner.render.files import CheckResult, check, check_dir, write, write_dir
+from runner.render.workflows import WORKFLOW_ENV, WORKFLOWS_DIR, render_workflows
 from runner.spec.loader import known_environments, load_platform
+from runner.spec.models import Platform
 from runner.spec.schema import schema_files, write_schemas
 from runner.spec.validate_command import repo_root
 
@@ -41,11 +43,19 @@ def _stray_environments(root: Path) -> CheckResult:
     return CheckResult(extra=[f"{path}/" for path in stray])
 
 
+def workflow_files(root: Path, env: str, platform: Platform) -> dict[str, str]:
+    """The CI workflows: from the base environment's specs whatever ``env`` is rendered."""
+    base = platform if env == WORKFLOW_ENV else load_platform(root, WORKFLOW_ENV)
+    return render_workflows(base)
+
+
 def check_generated(root: Path, env: str) -> CheckResult:
-    """Fresh render of ``env`` (and the schemas) compared with what is on disk."""
+    """Fresh render of ``env`` (the schemas and CI workflows too) compared with the disk."""
     platform = load_platform(root, env)
     result = check(root, env, render_all(platform))
     result = result.merge(check_dir(root, root / SCHEMA_DIR, _schema_files(root)))
+    result = result.merge(check_dir(root, root / WORKFLOWS_DIR,
+                                    workflow_files(root, env, platform)))
     return result.merge(_stray_environments(root))
 
 
@@ -55,7 +65,7 @@ def render_command(env: str = "dev", check_only: bool = False, root: Path | None
     if check_only:
         result = check_generated(root, env)
         if result.ok:
-            print(f"ok: generated/{env} and {SCHEMA_DIR} are up to date")
+            print(f"ok: generated/{env}, {SCHEMA_DIR} and {WORKFLOWS_DIR} are up to date")
             return 0
         sys.stdout.write(result.diff)
         print(result.summary(), file=sys.stderr)
@@ -63,10 +73,14 @@ def render_command(env: str = "dev", check_only: bool = False, root: Path | None
         return 1
     platform = load_platform(root, env)
     files = render_all(platform)  # render everything before writing anything
+    workflows = workflow_files(root, env, platform)
     changed = write(root, env, files)
     changed_schemas = write_schemas(root)
+    changed_workflows = write_dir(root / WORKFLOWS_DIR, workflows)
     print(
         f"rendered {len(files)} files to generated/{env}: {len(changed)} changed"
         + (f", {len(changed_schemas)} schema files updated" if changed_schemas else "")
+        + (f", {len(changed_workflows)} workflow files in {WORKFLOWS_DIR} updated"
+           if changed_workflows else "")
     )
     return 0
