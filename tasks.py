@@ -83,11 +83,21 @@ def plan(c: Context, json: bool = False, env: str = "dev") -> None:
 @task(help={"watch": "keep converging every SECONDS (self-heal)", "json": "JSON output",
             "env": "environment overlay",
             "force": "change even inside a freeze window (needs --reason; audited)",
-            "reason": "why a freeze window is overridden (audit log)"})
+            "reason": "why a freeze window is overridden (audit log)",
+            "git": "pull: fetch the branch, fast-forward to each good new commit (issue 12)",
+            "branch": "with --git: the branch to follow (default: the checked-out one)"})
 def reconcile(c: Context, watch: float = 0.0, json: bool = False, env: str = "dev",
-              force: bool = False, reason: str = "") -> None:
+              force: bool = False, reason: str = "", git: bool = False,
+              branch: str = "") -> None:
     """Converge actual state to the specs through the playbooks (idempotent)."""
     from runner.cli import exit_with, run
+
+    if git:
+        from runner.commands.git_sync import git_watch_command
+
+        exit_with(run(git_watch_command, env_name=env, watch=watch, branch=branch,
+                      as_json=json))
+        return
     from runner.commands.converge import reconcile_command
 
     exit_with(run(reconcile_command, env_name=env, as_json=json, watch=watch, force=force,
@@ -368,3 +378,37 @@ def emergency(c: Context, kind: str, service: str, retrain: bool = False, rollba
 
     exit_with(run(emergency_command, kind, service, env_name=env, retrain=retrain,
                   rollback=rollback, as_json=json))
+
+
+# ----------------------------------------------------------------- verification (issue 12)
+
+
+@task(help={"service": "verify one service (default: all)", "json": "print JSON",
+            "env": "environment overlay"})
+def verify(c: Context, service: str = "", json: bool = False, env: str = "dev") -> None:
+    """testinfra checks of the running platform against the specs; exit 1 naming each failure."""
+    from runner.cli import exit_with, run
+    from runner.verify.command import verify_command
+
+    exit_with(run(verify_command, env_name=env, service=service, as_json=json))
+
+
+@task(help={"service": "service name", "json": "print JSON", "env": "environment overlay",
+            "skip": "comma-separated checks to skip (e.g. project_tests)"})
+def preflight(c: Context, service: str, json: bool = False, env: str = "dev",
+              skip: str = "") -> None:
+    """The pre-deployment checklist: one line per check; exit 1 when one fails."""
+    from runner.cli import exit_with, run
+    from runner.commands.preflight import preflight_command
+
+    exit_with(run(preflight_command, service=service, env_name=env, as_json=json, skip=skip))
+
+
+@task(help={"skip": "comma-separated steps to leave out (setup, validate, render, lint, "
+                    "types, tests, plan)"})
+def ci(c: Context, skip: str = "") -> None:
+    """The pull-request workflow's steps, run locally in order; stops at the first failure."""
+    from runner.cli import exit_with, run
+    from runner.commands.ci import ci_command
+
+    exit_with(run(ci_command, skip=skip))

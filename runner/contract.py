@@ -42,6 +42,10 @@ SERVICE_MODEL_VERSION = "mlgitops_service_model_version"  # gauge{service}
 LAST_RECONCILE_TIMESTAMP = "mlgitops_last_reconcile_timestamp_seconds"  # gauge
 LAST_RECONCILE_SUCCESS = "mlgitops_last_reconcile_success"  # gauge 1/0
 APPLY_DURATION = "mlgitops_apply_duration_seconds"  # histogram
+# The pull loop (inv reconcile --watch --git), like Argo CD's sync status: 1 on the row of
+# the environment's current status (synced|failed|refused|unknown), with the commit it
+# last converged to and the newest refused commit ("" when none).
+SYNC_INFO = "mlgitops_sync_info"  # gauge{environment, status, synced_commit, refused_commit}
 
 RUNNER_METRICS = (
     DRIFT_SHARE,
@@ -50,6 +54,7 @@ RUNNER_METRICS = (
     LAST_RECONCILE_TIMESTAMP,
     LAST_RECONCILE_SUCCESS,
     APPLY_DURATION,
+    SYNC_INFO,
 )
 
 # Prometheus target labels added by the scrape config.

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(prometheus prometheus-alertmanager docker-compose python3-venv git restic)
+# restic: inv backup/restore. procps + iproute2: `inv verify` (testinfra reads processes with
+# ps, sockets with ss).
+APT_PACKAGES=(prometheus prometheus-alertmanager docker-compose python3-venv git restic procps iproute2)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi

@@ -89,7 +89,8 @@ def rollback_command(service: str, env_name: str = "dev", to_revision: int | Non
                      reason: str = "", commit: bool = True) -> int:
     """GitOps rollback of one service through ``playbooks/rollback.yaml`` (under the lock):
     the spec is edited and committed unless ``commit`` is off (then audited as such)."""
-    from runner.operations.service_modules import ENV, service_modules
+    from runner.operations.module_env import ENV
+    from runner.operations.service_modules import service_modules
     from runner.playbook import run_playbook
 
     env = open_env(None, env_name)

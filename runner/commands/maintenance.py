@@ -54,7 +54,7 @@ def maintenance_command(env_name: str = "dev", *, force: bool = False, reason: s
                         root: Path | None = None) -> int:
     """Run the maintenance playbook (inside a window, or forced); the exit code."""
     from runner.maintenance.notices import NOTIFY
-    from runner.operations.service_modules import ENV
+    from runner.operations.module_env import ENV
     from runner.playbook import run_playbook
     from runner.playbook_catalog import toolkit_modules
     from runner.schedule.gates import require_maintenance_window

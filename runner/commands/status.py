@@ -71,10 +71,17 @@ def status_command(env_name: str = "dev", as_json: bool = False) -> int:
     env = open_env(None, env_name, quiet=True)
     rows = status_rows(env)
     daemons = daemon_rows(env)
+    from runner.state.sync_log import latest  # the pull loop's sync status (issue 12)
+
+    sync = latest(env.store, env_name)
     if as_json:
-        dump({"services": rows, "platform": daemons})
+        dump({"services": rows, "platform": daemons, "sync": sync.as_dict()})
         return 0
     print(status_table(rows, daemons))
+    if sync.status != "unknown":
+        print(f"\nSYNC ({env_name}): {sync.status}, last synced {sync.synced_commit[:12] or '-'}"
+              + (f", refused {sync.refused_commit[:12]}: {sync.reason}"
+                 if sync.refused_commit else ""))
     return 0
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from runner.operations.service_modules import env_for
+from runner.operations.module_env import env_for
 from runner.playbook.modules import Module, ModuleContext
 from runner.playbook.result import Result
 

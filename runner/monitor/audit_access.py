@@ -132,3 +132,15 @@ def reconcile_runs(
         duration = float(raw) if isinstance(raw, int | float) else None
         runs.append(ReconcileRun(float(at), outcome not in ("failed", "error"), duration))
     return runs, max(int(last), after_id)
+
+
+def sync_states(state: Path | None = None, environment: str = "") -> list[Any]:
+    """The pull loop's status of ``environment`` and of every environment with sync events."""
+    from runner.state import sync_log
+
+    db = _open(state)
+    try:
+        names = sorted(set(sync_log.environments(db)) | ({environment} - {""}))
+        return [sync_log.latest(db, name) for name in names]
+    finally:
+        db.close()

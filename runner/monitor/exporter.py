@@ -27,9 +27,11 @@ APPLY_BUCKETS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
 class RunnerCollector(Collector):
     """Collects the runner's metrics for ``services`` (the platform's) from ``state``."""
 
-    def __init__(self, services: Sequence[str], state: Path | None = None) -> None:
+    def __init__(self, services: Sequence[str], state: Path | None = None,
+                 environment: str = "") -> None:
         self.services = list(services)
         self.state = state
+        self.environment = environment
         # Reconcile history is folded in incrementally: only audit events newer than the
         # last scrape are read (the audit log is append-only, so nothing old changes).
         self._lock = threading.Lock()
@@ -43,6 +45,19 @@ class RunnerCollector(Collector):
         yield self._drift()
         yield from self._revisions()
         yield from self._reconcile()
+        yield self._sync()
+
+    def _sync(self) -> Metric:
+        """The pull loop's status per environment (``runner.state.sync_log``)."""
+        family = GaugeMetricFamily(
+            contract.SYNC_INFO, "1 on the environment's sync status: last synced and "
+            "refused commit (inv reconcile --git).",
+            labels=["environment", "status", "synced_commit", "refused_commit"],
+        )
+        for sync in store.sync_states(self.state, self.environment):
+            family.add_metric([sync.environment, sync.status, sync.synced_commit,
+                               sync.refused_commit], 1.0)
+        return family
 
     def _drift(self) -> Metric:
         family = GaugeMetricFamily(

@@ -52,7 +52,8 @@ class MonitorServer(ThreadingHTTPServer):
         self.ctx = ctx
         ensure_token(ctx.state)  # Alertmanager reads the same file (see webhook_token)
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        self.collector = exporter.RunnerCollector(sorted(ctx.platform.services), ctx.state)
+        self.collector = exporter.RunnerCollector(
+            sorted(ctx.platform.services), ctx.state, ctx.platform.platform.environment)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.collector)
         # One alert payload at a time: the ledger is file-locked anyway, and serialising

@@ -24,31 +24,17 @@ from runner.operations.deployment import (
 )
 from runner.operations.gitops_rollback import rollback
 from runner.operations.locking import holding_apply_lock
-from runner.operations.workspace import Env, open_env
+from runner.operations.module_env import env_for
+from runner.operations.workspace import Env
 from runner.playbook.modules import Module, ModuleContext
 from runner.playbook.result import Result
 
-ENV = "operations.env"  # resources key: the Env the caller opened (else one per run)
 PLANNED = "operations.planned"  # resources key: {service: Action} decided by the caller
-_OWN_ENV = "operations.own_env"  # cache key: the Env a standalone run opened
 _PLANNED_USED = "operations.planned_used"  # cache key: services whose action was executed
 
 
 class _Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def env_for(ctx: ModuleContext) -> Env:
-    """The caller's Env for this run, else one opened once per run (closed at its end)."""
-    lent = ctx.resources.get(ENV)
-    if isinstance(lent, Env):
-        return lent
-    own = ctx.cache.get(_OWN_ENV)
-    if not isinstance(own, Env):
-        own = open_env(ctx.root, str(ctx.variables.get("environment") or "dev"))
-        ctx.cache[_OWN_ENV] = own
-        ctx.on_close(own.store.close)
-    return own
 
 
 def planned(ctx: ModuleContext, name: str) -> Action | None:
@@ -159,4 +145,7 @@ class WatchModule(Module):
 
 def service_modules() -> dict[str, type[Module]]:
     """The service operations' playbook modules by task key (``playbooks/deploy.yaml``)."""
-    return {"service": ServiceModule, "rollback": RollbackModule, "watch": WatchModule}
+    from runner.operations.preflight import PreflightModule  # deploy.yaml's first step
+
+    return {"service": ServiceModule, "rollback": RollbackModule, "watch": WatchModule,
+            "preflight": PreflightModule}

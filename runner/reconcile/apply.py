@@ -68,7 +68,8 @@ class ApplyResult:
 
 def run_action(env: Env, action: Action, *, watch_s: float | None = None) -> ActionOutcome:
     """One planned change through the deploy playbook (the caller holds the apply lock)."""
-    from runner.operations.service_modules import ENV, PLANNED, service_modules
+    from runner.operations.module_env import ENV
+    from runner.operations.service_modules import PLANNED, service_modules
     from runner.playbook import run_playbook
 
     started = time.monotonic()

@@ -17,7 +17,9 @@ from runner.render.artifacts import render_all
 from runner.render.engine import cache_bytecode
 from runner.render.files import CheckResult, check, check_dir, env_dir, scan, write_dir
 from runner.render.incremental import Manifest, RenderPlan, apply_render, code_key, plan_render
+from runner.render.workflows import WORKFLOW_ENV, WORKFLOWS_DIR, render_workflows
 from runner.spec.loader import known_environments, load_platform
+from runner.spec.models import Platform
 from runner.spec.schema import schema_files
 
 SCHEMA_DIR = "generated/schema"
@@ -43,6 +45,12 @@ def _stray_environments(root: Path) -> CheckResult:
         else []
     )
     return CheckResult(extra=[f"{path}/" for path in stray])
+
+
+def workflow_files(root: Path, env: str, platform: Platform) -> dict[str, str]:
+    """The CI workflows: from the base environment's specs whatever ``env`` is rendered."""
+    base = platform if env == WORKFLOW_ENV else load_platform(root, WORKFLOW_ENV)
+    return render_workflows(base)
 
 
 def cache_dir(root: Path) -> Path | None:
@@ -94,6 +102,8 @@ def check_generated(root: Path, env: str) -> CheckResult:
     platform = load_platform(root, env, cache_dir=cache_dir(root))
     result = check(root, env, render_all(platform))
     result = result.merge(check_dir(root, root / SCHEMA_DIR, _schema_files(root)))
+    result = result.merge(check_dir(root, root / WORKFLOWS_DIR,
+                                    workflow_files(root, env, platform)))
     return result.merge(_stray_environments(root))
 
 
@@ -103,7 +113,7 @@ def render_command(env: str = "dev", check_only: bool = False, root: Path | None
     if check_only:
         result = check_generated(root, env)
         if result.ok:
-            print(f"ok: generated/{env} and {SCHEMA_DIR} are up to date")
+            print(f"ok: generated/{env}, {SCHEMA_DIR} and {WORKFLOWS_DIR} are up to date")
             return 0
         sys.stdout.write(result.diff)
         print(result.summary(), file=sys.stderr)
@@ -112,8 +122,12 @@ def render_command(env: str = "dev", check_only: bool = False, root: Path | None
     plan = plan_env(root, env)  # renders everything it needs before writing anything
     changes = apply_render(plan)
     changed_schemas = write_schemas(root, cache_dir(root))
+    workflows = workflow_files(root, env, load_platform(root, env, cache_dir=cache_dir(root)))
+    changed_workflows = write_dir(root / WORKFLOWS_DIR, workflows)
     print(
         f"rendered {plan.files} files to generated/{env}: {len(changes)} changed"
         + (f", {len(changed_schemas)} schema files updated" if changed_schemas else "")
+        + (f", {len(changed_workflows)} workflow files in {WORKFLOWS_DIR} updated"
+           if changed_workflows else "")
     )
     return 0

@@ -189,6 +189,16 @@ class EscalationLevel(StrictModel):
     match: list[Selector] = []
     routes: list[Name] = []  # notification sinks notified at once
     escalate_to: list[Name] = []  # sinks notified when not acknowledged in response_min
+class VerifySpec(StrictModel):
+    """What ``inv verify`` expects of the running platform (``runner.verify``)."""
+
+    # testinfra host spec: ``ssh://user@host[:port]`` for a remote host; None: chosen by
+    # the runtime (local, or ``docker://<container>`` per replica).
+    host: Annotated[str, Field(pattern=r"^ssh://[A-Za-z0-9._@:-]{1,200}$")] | None = None
+    # Owner of every process; None: the user running the toolkit (``inv verify``).
+    user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] | None = None
+    non_root: bool = False  # refuse processes running as root (set where services never are)
+    listen: Host = "127.0.0.1"  # the address replicas must bind; 0.0.0.0 only if said here
 
 
 class PlatformSpec(StrictModel):
@@ -201,6 +211,7 @@ class PlatformSpec(StrictModel):
     notifications: list[NotificationSink] = []
     alert_actions: list[AlertAction] = []
     post_deploy_watch_s: int = Field(default=30, ge=0, le=3600)
+    verify: VerifySpec = VerifySpec()
     backup: BackupSpec = BackupSpec()
     escalation: list[EscalationLevel] = []
 

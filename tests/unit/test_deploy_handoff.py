@@ -50,7 +50,8 @@ def test_the_facts_behind_an_action_are_not_plan_output(env) -> None:  # type: i
 
 
 def test_the_service_module_uses_the_planned_action_once_per_run(env) -> None:  # type: ignore[no-untyped-def]
-    from runner.operations.service_modules import ENV, PLANNED, ServiceArgs, ServiceModule
+    from runner.operations.module_env import ENV
+    from runner.operations.service_modules import PLANNED, ServiceArgs, ServiceModule
     from runner.playbook.modules import ModuleContext
 
     spec = env.replica_spec("bankchurn")

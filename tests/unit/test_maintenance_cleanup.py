@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner.operations import open_env
-from runner.operations.service_modules import ENV
+from runner.operations.module_env import ENV
 from runner.playbook import run_playbook
 from runner.playbook_catalog import toolkit_modules
 

@@ -138,7 +138,8 @@ def test_rollback_restores_the_spec_when_git_fails_and_deploys_nothing(repo: Pat
 
 
 def test_rollback_refuses_while_another_apply_runs(repo: Path, other_holder: None) -> None:
-    from runner.operations.service_modules import ENV, RollbackArgs, RollbackModule
+    from runner.operations.module_env import ENV
+    from runner.operations.service_modules import RollbackArgs, RollbackModule
     from runner.playbook.modules import ModuleContext
 
     env = open_env(repo, quiet=True)
