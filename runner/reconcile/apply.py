@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,13 +110,18 @@ def _rollback_msg(result: Any) -> str:
 
 
 def apply(env: Env, *, services: list[str] | None = None,
-          watch_s: float | None = None) -> ApplyResult:
-    """Plan and converge under the apply lock (a live holder: LockHeld at once)."""
+          watch_s: float | None = None,
+          on_plan: Callable[[Plan], None] | None = None) -> ApplyResult:
+    """Plan and converge under the apply lock (a live holder: LockHeld at once).
+
+    ``on_plan``: called with the plan before any change is made (``inv up`` shows it)."""
     began = time.monotonic()  # duration_s in the audit event feeds the exporter's histogram
     with holding_apply_lock(env) as taken_over:
         plan = make_plan(env.platform, env.runtime, env.store, tracking_uri=env.tracking_uri,
                          services=services)
         result = ApplyResult(plan, taken_over=taken_over.describe() if taken_over else "")
+        if on_plan is not None:
+            on_plan(plan)
         for action in plan.changes:
             env.progress(f"{action.kind} {action.service}: {action.reason}")
             result.outcomes.append(run_action(env, action, watch_s=watch_s))
