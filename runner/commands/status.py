@@ -67,28 +67,74 @@ def status_rows(env: Env) -> list[dict[str, object]]:
     return rows
 
 
-def status_command(env_name: str = "dev", as_json: bool = False) -> int:
+def last_synced(env: Env) -> dict[str, object]:
+    """The last commit the platform synced from git. Until a sync loop records one, the
+    checkout's HEAD is what the specs were read from."""
+    from runner.errors import ToolkitError
+    from runner.operations.specedit import git
+
+    try:
+        sha, at, subject = git(env.root, "log", "-1", "--format=%H%x1f%ct%x1f%s").split("\x1f", 2)
+        return {"last_synced_commit": sha, "last_synced_at": float(at),
+                "last_synced_subject": subject, "last_synced_source": "HEAD"}
+    except (ToolkitError, OSError, ValueError):
+        return {"last_synced_commit": "", "last_synced_at": None, "last_synced_subject": "",
+                "last_synced_source": "none (not a git checkout)"}
+
+
+def status_data(env: Env) -> dict[str, object]:
+    """What ``inv status --json`` prints (and the status page shows)."""
+    return {"services": status_rows(env), "platform": daemon_rows(env), **last_synced(env)}
+
+
+def status_command(env_name: str = "dev", as_json: bool = False, watch: float = 0.0) -> int:
+    """Print the status once, or (``watch`` seconds) refreshed in place until Ctrl-C."""
+    import sys
+
     env = open_env(None, env_name, quiet=True)
-    rows = status_rows(env)
-    daemons = daemon_rows(env)
-    if as_json:
-        dump({"services": rows, "platform": daemons})
-        return 0
-    print(status_table(rows, daemons))
-    return 0
+    while True:
+        data = status_data(env)
+        if as_json:
+            dump(data)
+        else:
+            text = status_table(data["services"], data["platform"])  # type: ignore[arg-type]
+            text += "\n\n" + synced_line(data)
+            if watch > 0 and sys.stdout.isatty():
+                # Home and clear below: the table redraws where it was, no scrolling.
+                text = "\x1b[H\x1b[J" + time.strftime("%H:%M:%S ") + \
+                    f"every {watch:g}s (Ctrl-C to stop)\n\n" + text
+            print(text, flush=True)
+        if watch <= 0:
+            return 0
+        try:
+            time.sleep(watch)
+        except KeyboardInterrupt:
+            return 0
+
+
+def synced_line(data: dict[str, object]) -> str:
+    sha = str(data.get("last_synced_commit") or "")
+    if not sha:
+        return f"last synced: {data.get('last_synced_source')}"
+    at = data.get("last_synced_at")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(at))) if at else "?"  # type: ignore[arg-type]
+    return (f"last synced: {sha[:8]} {data.get('last_synced_subject')!s:.60} ({when}, "
+            f"from {data.get('last_synced_source')})")
 
 
 def status_table(rows: list[dict[str, object]], daemons: list[dict[str, object]]) -> str:
     head = f"{'SERVICE':<14}{'PORT':<7}{'MODEL':<8}{'RUNNING':<10}{'REPLICAS':<10}"
-    head += f"{'REV':<6}{'HEALTH':<10}PIDS"
+    head += f"{'REV':<6}{'HEALTH':<10}{'STANDBY':<9}PIDS"
     lines = [head]
     for r in rows:
         running = ",".join(f"v{v}" for v in r["running_versions"]) or "-"  # type: ignore[attr-defined]
         desired = f"v{r['desired_version']}" if r["desired_version"] else "-"
+        standby = ",".join(f"v{v}" for v in r.get("standby_versions") or []) or "-"  # type: ignore[attr-defined]
         lines.append(
             f"{r['service']:<14}{r['port'] or '-'!s:<7}{desired:<8}{running:<10}"
             f"{r['replicas']!s:<10}{r['revision'] or '-'!s:<6}"
-            f"{'healthy' if r['healthy'] else 'DOWN':<10}{','.join(map(str, r['pids']))}"  # type: ignore[call-overload]
+            f"{'healthy' if r['healthy'] else 'DOWN':<10}{standby:<9}"
+            f"{','.join(map(str, r['pids']))}"  # type: ignore[call-overload]
         )
     lines.append("")
     lines.append(f"{'COMPONENT':<14}{'PORT':<7}{'STATE':<14}PID")

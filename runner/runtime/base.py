@@ -258,6 +258,26 @@ class Runtime(abc.ABC):
             say(f"stopped {gone.replica} (pid {gone.pid})")
         return result
 
+    def restart(self, spec: ReplicaSpec, progress: Progress | None = None) -> ConvergeResult:
+        """Rolling restart at ``spec``'s revision: for each running replica a fresh one is
+        started and verified first, then the old one stops (drained, not parked: it is
+        the same revision). A candidate that fails its checks raises HealthCheckFailed
+        with the old replicas still serving."""
+        say = progress or (lambda _msg: None)
+        result = ConvergeResult()
+        current = self.facts([spec.service], check_health=False).get(spec.service, [])
+        for dead in [f for f in current if not f.running]:
+            self.forget(dead)
+            result.cleaned.append(dead.replica)
+        for old in [f for f in current if f.running]:
+            new = self.start(spec)
+            result.started.append(new.replica)
+            say(f"started {new.replica} (pid {new.pid}), healthy")
+            self.stop(old)
+            result.stopped.append(old.replica)
+            say(f"stopped {old.replica} (pid {old.pid})")
+        return result
+
     def remove(self, service: str, progress: Progress | None = None) -> list[str]:
         """Stop every replica of ``service`` (prune)."""
         say = progress or (lambda _msg: None)
