@@ -7,84 +7,15 @@ import json
 import time
 
 from runner.commands.converge import dump
-from runner.operations import Env, open_env
-from runner.runtime import daemons
-
-
-def mlflow_daemon(env: Env) -> daemons.Daemon:
-    m = env.platform.platform.mlflow
-    return daemons.mlflow_daemon(env.state, m.port, m.workers)
-
-
-def monitoring_daemons(env: Env) -> list[daemons.Daemon]:
-    """The monitor, and Prometheus and Alertmanager when installed (NotInstalled: skipped)."""
-    from runner.errors import NotInstalled
-    from runner.monitor.server import monitor_daemon
-
-    mon = env.platform.platform.monitoring
-    # The runner's exporter + alert webhook first, so Prometheus' first scrape finds it.
-    found = [monitor_daemon(env.state, env.root, mon.exporter.port, env.environment)]
-    for make, port in ((daemons.prometheus_daemon, mon.prometheus.port),
-                       (daemons.alertmanager_daemon, mon.alertmanager.port)):
-        try:
-            found.append(make(env.state, port))
-        except NotInstalled:
-            continue
-    return found
-
-
-def daemon_rows(env: Env) -> list[dict[str, object]]:
-    rows = []
-    for d in [mlflow_daemon(env), *monitoring_daemons(env)]:
-        st = daemons.status(env.state, d)
-        state = "healthy" if st.healthy else ("starting" if st.running else "stopped")
-        rows.append({"name": d.name, "port": d.port, "state": state, "pid": st.pid})
-    return rows
-
-
-def status_rows(env: Env) -> list[dict[str, object]]:
-    """One row per service: desired vs running, revision, health, pids."""
-    facts = env.runtime.facts(None)
-    current = env.store.current_all()
-    rows: list[dict[str, object]] = []
-    for name in sorted(set(env.platform.services) | set(facts)):
-        svc = env.platform.services.get(name)
-        live = [f for f in facts.get(name, []) if f.running]
-        rev = current.get(name)
-        rows.append({
-            "service": name,
-            "port": svc.port if svc else (live[0].port if live else None),
-            "desired_version": svc.model.version if svc else None,
-            "running_versions": sorted({f.model_version for f in live}),
-            "replicas": f"{len(live)}/{svc.replicas if svc else 0}",
-            "healthy": bool(live) and all(f.healthy for f in live),
-            "revision": rev.number if rev else None,
-            "pids": [f.pid for f in live],
-            # Parked previous revision (warm standby for a fast rollback): not serving.
-            "standby_versions": sorted({f.model_version for f in env.runtime.standby(name)
-                                        if f.running}),
-        })
-    return rows
-
-
-def last_synced(env: Env) -> dict[str, object]:
-    """The last commit the platform synced from git. Until a sync loop records one, the
-    checkout's HEAD is what the specs were read from."""
-    from runner.errors import ToolkitError
-    from runner.operations.specedit import git
-
-    try:
-        sha, at, subject = git(env.root, "log", "-1", "--format=%H%x1f%ct%x1f%s").split("\x1f", 2)
-        return {"last_synced_commit": sha, "last_synced_at": float(at),
-                "last_synced_subject": subject, "last_synced_source": "HEAD"}
-    except (ToolkitError, OSError, ValueError):
-        return {"last_synced_commit": "", "last_synced_at": None, "last_synced_subject": "",
-                "last_synced_source": "none (not a git checkout)"}
-
-
-def status_data(env: Env) -> dict[str, object]:
-    """What ``inv status --json`` prints (and the status page shows)."""
-    return {"services": status_rows(env), "platform": daemon_rows(env), **last_synced(env)}
+from runner.monitor.platform_status import (  # noqa: F401 - the names platform_up imports
+    daemon_rows,
+    last_synced,
+    mlflow_daemon,
+    monitoring_daemons,
+    status_data,
+    status_rows,
+)
+from runner.operations import open_env
 
 
 def status_command(env_name: str = "dev", as_json: bool = False, watch: float = 0.0) -> int:
