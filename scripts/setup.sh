@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(prometheus prometheus-alertmanager docker-compose python3-venv git)
+# chromium: the status page's browser test (driven by playwright; no browser download)
+APT_PACKAGES=(prometheus prometheus-alertmanager docker-compose python3-venv git chromium)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
