@@ -34,6 +34,7 @@ from reconcile_fixtures import (
 from runner import slo
 from runner.commands.converge import plan_command, reconcile_command, rollback_command
 from runner.commands.logs import logs_command
+from runner.commands.platform_up import down_command, up_command
 from runner.commands.restart import restart_command
 from runner.commands.scale import scale_command
 from runner.commands.status import status_command
@@ -78,6 +79,15 @@ def _live(p: dict) -> list:
     return [f for f in facts if f.running]
 
 
+def _figure(name: str, value: object) -> None:
+    """Measured figures, kept beside the screenshot (stdout is captured by capsys)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "oncall-figures.json"
+    figures = json.loads(path.read_text()) if path.exists() else {}
+    figures[name] = value
+    path.write_text(json.dumps(figures, indent=1))
+
+
 def _predictions(admin_port: int) -> float:
     return slo.predictions(slo.Scrape(), scrape(admin_port))
 
@@ -120,7 +130,7 @@ def test_restart_under_keepalive_load_fails_no_request(platform: dict, capsys) -
     assert load.failed == 0, load.errors[:5]
     after = {f.replica for f in _live(platform)}
     assert len(after) == 1 and not after & before
-    print(f"restart: {load.sent} requests, {load.failed} failed")
+    _figure("restart", {"sent": load.sent, "failed": load.failed})
 
 
 def test_scale_to_three_commits_spreads_load_and_back_to_one(platform: dict, capsys) -> None:
@@ -144,7 +154,7 @@ def test_scale_to_three_commits_spreads_load_and_back_to_one(platform: dict, cap
     grown = {f.replica: _predictions(f.admin_port) - counts[f.replica] for f in live}
     assert all(n > 0 for n in grown.values()), grown
     platform["scaled"] = sorted(grown)
-    print(f"scale to 3: requests per replica over 4 s: {grown}")
+    _figure("scale_to_3_requests_per_replica_4s", grown)
 
     with Load(platform["port"], sample_body(), rate=100, keepalive=True) as load:
         time.sleep(1.0)
@@ -156,7 +166,7 @@ def test_scale_to_three_commits_spreads_load_and_back_to_one(platform: dict, cap
     assert len(_live(platform)) == 1
     capsys.readouterr()
     assert plan_command() == 0
-    print(f"scale to 1: {load.sent} keep-alive requests, {load.failed} failed")
+    _figure("scale_to_1", {"sent": load.sent, "failed": load.failed})
 
 
 def test_logs_since_grep_show_every_replica_by_name(platform: dict, capsys) -> None:
@@ -168,6 +178,19 @@ def test_logs_since_grep_show_every_replica_by_name(platform: dict, capsys) -> N
     assert set(platform["scaled"]) <= shown, (platform["scaled"], shown)
     assert logs_command("bankchurn", tail=3) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_down_and_up_one_service_show_the_plan_first(platform: dict, capsys) -> None:
+    capsys.readouterr()
+    assert down_command(service="bankchurn") == 0
+    assert "stopped bankchurn-" in capsys.readouterr().out
+    assert _live(platform) == []
+    assert up_command(service="bankchurn") == 0
+    out = capsys.readouterr().out
+    plan_at = out.index("+ create   bankchurn")
+    done_at = out.index("ok          create   bankchurn")
+    assert plan_at < done_at  # the plan is shown before it is applied
+    assert len(_live(platform)) == 1
 
 
 def _cells(page, service: str) -> dict[str, str]:
