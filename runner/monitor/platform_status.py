@@ -24,7 +24,7 @@ def mlflow_daemon(env: Env) -> daemons.Daemon:
 def monitoring_daemons(env: Env) -> list[daemons.Daemon]:
     """The monitor, and Prometheus and Alertmanager when installed (NotInstalled: skipped)."""
     from runner.errors import NotInstalled
-    from runner.monitor.server import monitor_daemon
+    from runner.monitor.daemon import monitor_daemon
 
     mon = env.platform.platform.monitoring
     # The runner's exporter + alert webhook first, so Prometheus' first scrape finds it.
@@ -93,3 +93,40 @@ def last_synced(env: Env) -> dict[str, object]:
 def status_data(env: Env) -> dict[str, object]:
     """What ``inv status --json`` prints (and the status page shows)."""
     return {"services": status_rows(env), "platform": daemon_rows(env), **last_synced(env)}
+
+
+SYMBOL = {"create": "+", "replace": "~", "restart": "↻", "remove": "-", "noop": "="}
+
+
+def service_plan(env: Env) -> dict[str, object]:
+    """The services' part of ``inv plan``, for the status page.
+
+    The monitor and ``runner.reconcile`` are independent siblings (import-linter), so this
+    is not ``make_plan``: it asks the same pure decision (``plan_service``) per service with
+    the same registry check; the monitoring component's row is ``inv plan``'s alone."""
+    from runner.operations.decide import Action, plan_service
+    from runner.operations.desired import replica_spec
+    from runner.operations.registry_facts import existing_versions
+
+    facts = env.runtime.facts(None)
+    current = env.store.current_all()
+    actions: list[Action] = []
+    for name in sorted(env.platform.services):
+        spec = replica_spec(env.platform, name, tracking_uri=env.tracking_uri)
+        action = plan_service(spec, env.platform.service(name).replicas, facts.get(name, []),
+                              current.get(name))
+        if action.kind in ("create", "replace") and not existing_versions(
+                env.tracking_uri, {(spec.model_name, spec.model_version)}):
+            from dataclasses import replace
+
+            action = replace(action, problem=f"model {spec.model_name} version "
+                                             f"{spec.model_version} is not in the registry")
+        actions.append(action)
+    for gone in sorted(set(facts) - set(env.platform.services)):
+        if facts[gone]:
+            actions.append(Action(gone, "remove", "not in specs: prune "
+                                  f"{sum(1 for f in facts[gone] if f.running)} running replica(s)"))
+    rows = [{**a.as_dict(), "symbol": SYMBOL[a.kind]} for a in actions]
+    changes = sum(1 for a in actions if a.changes)
+    return {"environment": env.environment, "in_sync": not changes, "changes": changes,
+            "actions": rows}

@@ -32,10 +32,10 @@ from prometheus_client.registry import CollectorRegistry
 
 from runner.errors import ToolkitError
 from runner.monitor import exporter
+from runner.monitor.daemon import monitor_daemon  # noqa: F401 - where callers look
 from runner.monitor.dispatcher import Context, TooManyAlerts, accept, act, notify
 from runner.monitor.status_page import SECURITY_HEADERS, StatusPage
 from runner.monitor.webhook_token import authorized, ensure_token, read_token
-from runner.runtime.daemons import Daemon
 from runner.spec.models import Platform
 
 log = logging.getLogger("runner.monitor")
@@ -289,24 +289,6 @@ def serve_in_thread(server: MonitorServer) -> threading.Thread:
     )
     thread.start()
     return thread
-
-
-def monitor_daemon(state: Path, root: Path, port: int = 9108, env_name: str = "dev") -> Daemon:
-    """How the local runtime runs this process: a platform daemon like Prometheus or MLflow.
-
-    ``runner.commands.platform_up`` starts it with ``runner.runtime.daemons.ensure`` (start
-    unless answering, wait for /health) during ``inv up`` and stops it in ``inv down``.
-    """
-    return Daemon(
-        name="monitor",
-        argv=[
-            sys.executable, "-m", "runner.monitor.server", "--env", env_name,
-            "--port", str(port), "--root", str(root), "--state", str(state),
-        ],
-        port=port,
-        health_path="/health",
-        start_timeout_s=30.0,
-    )
 
 
 def load_context(env: str, root: Path | None = None, state: Path | None = None) -> Context:

@@ -5,8 +5,8 @@ undefined, no build step) that refreshes itself with ``<meta http-equiv=refresh>
 service the desired and running model version, revision, replicas, health and parked
 standby, its last deploys with actor and reason, its drift share; the alerts firing with
 their runbook section; the current plan; each platform component's health; the last
-synced commit. The rows are the very ones ``inv status --json`` prints
-(``runner.monitor.platform_status``).
+synced commit. The rows are the very ones ``inv status --json`` prints, and the plan is
+the services' part of ``inv plan`` (``runner.monitor.platform_status``).
 
 It holds no secrets (no tokens, no sink URLs, no environment) and changes nothing: only
 GET, and gathering only reads. It runs inside the monitor, so gathering is bounded: the
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.monitor.dispatcher import Context
-from runner.monitor.platform_status import status_data
+from runner.monitor.platform_status import service_plan, status_data
 
 REFRESH_S = 5
 CACHE_S = 2.0
@@ -81,7 +81,6 @@ def firing_alerts(ctx: Context) -> tuple[list[dict[str, Any]], str]:
 def gather(ctx: Context) -> dict[str, Any]:
     """Everything the page shows, read now (bounded, see the module doc)."""
     from runner.monitor import drift_gauge
-    from runner.reconcile.plan import SYMBOL, make_plan
 
     env = open_readonly_env(ctx)
     # Alertmanager is asked on another thread meanwhile; the state store (sqlite) is used
@@ -94,9 +93,7 @@ def gather(ctx: Context) -> dict[str, Any]:
                 env.store.revisions(name)[-DEPLOYS_SHOWN:])]
                 for name in sorted(env.platform.services)}
             try:
-                plan_data: dict[str, Any] = make_plan(
-                    env.platform, env.runtime, env.store, tracking_uri=env.tracking_uri
-                ).as_dict()
+                plan_data: dict[str, Any] = service_plan(env)
                 plan_note = ""
             except Exception as exc:  # noqa: BLE001 - the page shows why, the monitor goes on
                 plan_data = {"actions": [], "in_sync": None, "changes": 0}
@@ -105,8 +102,6 @@ def gather(ctx: Context) -> dict[str, Any]:
             env.store.close()
         firing, alerts_note = alerts.result()
     drift = drift_gauge.get_all(state=ctx.state)
-    for action in plan_data["actions"]:
-        action["symbol"] = SYMBOL.get(action["kind"], "?")
     return {**status, "environment": ctx.env, "deploys": deploys, "alerts": firing,
             "alerts_note": alerts_note, "drift": drift, "plan": plan_data,
             "plan_note": plan_note, "generated_at": time.time(), "refresh_s": REFRESH_S}
