@@ -33,6 +33,7 @@ from reconcile_fixtures import (
 
 from runner import slo
 from runner.commands.converge import plan_command, reconcile_command, rollback_command
+from runner.commands.doctor import doctor_command
 from runner.commands.logs import logs_command
 from runner.commands.platform_up import down_command, up_command
 from runner.commands.restart import restart_command
@@ -178,6 +179,20 @@ def test_logs_since_grep_show_every_replica_by_name(platform: dict, capsys) -> N
     assert set(platform["scaled"]) <= shown, (platform["scaled"], shown)
     assert logs_command("bankchurn", tail=3) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_doctor_reads_memory_and_p99_of_the_live_replica(platform: dict, capsys) -> None:
+    capsys.readouterr()
+    doctor_command(service="bankchurn", as_json=True)
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    (replica,) = _live(platform)
+    memory = [c for c in checks if c["check"] == "memory"]
+    assert len(memory) == 1 and memory[0]["detail"].startswith(f"{replica.replica}: ")
+    assert "MiB of 512 MiB" in memory[0]["detail"]
+    (p99,) = [c for c in checks if c["check"] == "p99"]
+    assert re.match(r"\d+\.\d{3}s since the replicas started \(warning at 2s\)", p99["detail"])
+    assert {c["check"]: c["status"] for c in checks}["registry"] == "ok"
+    _figure("doctor", {c["check"]: c["detail"] for c in checks if c["check"] in ("memory", "p99")})
 
 
 def test_down_and_up_one_service_show_the_plan_first(platform: dict, capsys) -> None:

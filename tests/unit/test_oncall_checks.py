@@ -43,15 +43,23 @@ def _free_port() -> int:
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The real specs with every port moved to a free one (nothing of the machine's)."""
     root = tmp_path / "repo"
+    ports: set[int] = set()
+
+    def unique_port() -> int:  # a port released and picked again would clash in validation
+        while (port := _free_port()) in ports:
+            continue
+        ports.add(port)
+        return port
+
     shutil.copytree(REPO / "specs", root / "specs")
     shutil.copytree(REPO / "projects", root / "projects",
                     ignore=shutil.ignore_patterns("data", "models", "__pycache__"))
     for spec in (root / "specs" / "services").glob("*.yaml"):
-        spec.write_text(re.sub(r"(?m)^port: \d+", f"port: {_free_port()}", spec.read_text()))
+        spec.write_text(re.sub(r"(?m)^port: \d+", f"port: {unique_port()}", spec.read_text()))
     platform = root / "specs" / "platform.yaml"
     text = platform.read_text()
     for old in ("5000", "9090", "9093", "9108", "3000"):
-        text = re.sub(rf"(port: ){old}\b", rf"\g<1>{_free_port()}", text)
+        text = re.sub(rf"(port: ){old}\b", rf"\g<1>{unique_port()}", text)
     platform.write_text(text)
     monkeypatch.setenv("MLGITOPS_ROOT", str(root))
     monkeypatch.setenv("MLGITOPS_STATE_DIR", str(tmp_path / "state"))
@@ -60,9 +68,12 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture()
-def squatter() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """Another program listening on a port: a separate python process."""
-    port = _free_port()
+def squatter(repo: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """Another program listening on a port none of the specs uses: a python process."""
+    taken = {int(n) for spec in (repo / "specs").rglob("*.yaml")
+             for n in re.findall(r"(?m)^\s*port: (\d+)", spec.read_text())}
+    while (port := _free_port()) in taken:
+        continue
     code = ("import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, "
             f"socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', {port})); s.listen(); "
             "print('up', flush=True); time.sleep(120)")
@@ -204,3 +215,30 @@ def test_status_page_is_read_only_escaped_and_has_security_headers(repo: Path) -
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_status_json_has_last_synced_commit_and_watch_redraws_until_ctrl_c(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from runner.commands import status as status_module
+
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e.invalid",
+                    "commit", "-q", "--allow-empty", "-m", "specs v1"], check=True)
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    assert status_module.status_command(as_json=True) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["last_synced_commit"] == head and data["last_synced_source"] == "HEAD"
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(status_module.time, "sleep", sleep)
+    assert status_module.status_command(watch=2.0) == 0
+    out = capsys.readouterr().out
+    assert out.count("SERVICE       PORT") == 2 and sleeps == [2.0, 2.0]
+    assert f"last synced: {head[:8]} specs v1" in out
+    assert "STANDBY" in out
