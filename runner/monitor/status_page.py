@@ -120,6 +120,7 @@ class StatusPage:
     def __init__(self, template_dir: Path = TEMPLATE_DIR) -> None:
         from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+        self.template_dir = template_dir
         self.jinja = Environment(loader=FileSystemLoader(str(template_dir)), autoescape=True,
                                  undefined=StrictUndefined, trim_blocks=True,
                                  lstrip_blocks=True)
@@ -137,8 +138,5 @@ class StatusPage:
             return body
 
     def stylesheet(self) -> bytes:
-        loader = self.jinja.loader
-        assert loader is not None
-        source, _, _ = loader.get_source(self.jinja, "status.css")
-        return source.encode()
+        return (self.template_dir / "status.css").read_bytes()
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from reconcile_fixtures import (
     REPO,
@@ -246,6 +247,10 @@ def test_status_page_in_chromium_matches_status_and_shows_the_rollback(platform:
             assert status["last_synced_commit"].startswith(
                 page.locator("#last-synced").inner_text().strip())
             assert "in sync" in page.locator("#plan-summary").inner_text()
+            time.sleep(CACHE_S)  # one gathering, not the cached page
+            began = time.perf_counter()
+            assert httpx.get(url, timeout=20).status_code == 200
+            _figure("status_page_render_s", round(time.perf_counter() - began, 3))
 
             assert rollback_command("bankchurn", reason="p99 doubled after v2") == 0
             want = str(row["revision"] + 1)
