@@ -287,7 +287,7 @@ def restart(c: Context, service: str, reason: str = "", env: str = "dev") -> Non
 
 @task(help={"service": "service name", "replicas": "the new replica count (within scaling:)",
             "reason": "why (commit message and audit log)", "env": "environment overlay"})
-def scale(c: Context, service: str, replicas: int, reason: str = "", env: str = "dev") -> None:
+def scale(c: Context, service: str, replicas: int = 0, reason: str = "", env: str = "dev") -> None:
     """Edit replicas: in the spec, commit it with the reason, reconcile the service."""
     from runner.cli import exit_with, run
     from runner.commands.scale import scale_command

@@ -50,6 +50,8 @@ def scale_command(service: str, replicas: int, env_name: str = "dev", reason: st
     from runner.commands.platform_up import show_outcomes, show_plan
     from runner.reconcile import apply
 
+    if replicas < 1:
+        raise PermanentError("give the new replica count: --replicas N (1 or more)")
     env = open_env(None, env_name)
     if service not in env.platform.services:
         raise PermanentError(f"{service} is not in the specs "
