@@ -242,3 +242,24 @@ def test_status_json_has_last_synced_commit_and_watch_redraws_until_ctrl_c(
     assert out.count("SERVICE       PORT") == 2 and sleeps == [2.0, 2.0]
     assert f"last synced: {head[:8]} specs v1" in out
     assert "STANDBY" in out
+
+
+def test_scale_edit_is_all_or_nothing_when_an_overlay_overrides_replicas(repo: Path) -> None:
+    from runner.commands.scale import edit_and_commit
+
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e.invalid",
+                    "commit", "-q", "-m", "specs"], check=True)
+    spec = repo / "specs" / "services" / "bankchurn.yaml"
+    before = spec.read_text()
+    with pytest.raises(PermanentError, match="staging overlay overrides replicas"):
+        edit_and_commit(open_env(repo, "staging", quiet=True), "bankchurn", 3, reason="x")
+    assert spec.read_text() == before
+    env = open_env(repo, "dev", quiet=True)
+    commit = edit_and_commit(env, "bankchurn", 2, reason="more traffic")
+    log = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%H %s"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    assert log == f"{commit} scale bankchurn to 2 replicas: more traffic"
+    assert env.platform.service("bankchurn").replicas == 2
+    assert edit_and_commit(env, "bankchurn", 2, reason="again") == ""  # nothing to commit
