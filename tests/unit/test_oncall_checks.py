@@ -263,3 +263,50 @@ def test_scale_edit_is_all_or_nothing_when_an_overlay_overrides_replicas(repo: P
     assert log == f"{commit} scale bankchurn to 2 replicas: more traffic"
     assert env.platform.service("bankchurn").replicas == 2
     assert edit_and_commit(env, "bankchurn", 2, reason="again") == ""  # nothing to commit
+
+
+def test_status_page_shows_firing_alerts_with_runbook_section_and_drift_share(
+        repo: Path) -> None:
+    """A real HTTP server answering Alertmanager's API v2 on the spec's port."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from runner.monitor import drift_gauge
+
+    alerts = [{"labels": {"alertname": "BankchurnLatencyP99Critical", "service": "bankchurn",
+                          "severity": "critical", "kind": "latency_p99_s"},
+               "annotations": {"summary": "p99 high"}, "status": {"state": "active"},
+               "fingerprint": "f1", "startsAt": "2026-01-31T12:00:00Z"}]
+
+    class FakeAlertmanager(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = json.dumps(alerts).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    state = repo.parent / "state"
+    ctx = load_context("dev", repo, state)
+    am_port = ctx.platform.platform.monitoring.alertmanager.port
+    fake = HTTPServer(("127.0.0.1", am_port), FakeAlertmanager)
+    threading.Thread(target=fake.serve_forever, args=(0.05,), daemon=True).start()
+    drift_gauge.set("bankchurn", 0.4, state=state)
+    server = make_server(ctx, port=0)
+    serve_in_thread(server)
+    try:
+        page = httpx.get(f"http://127.0.0.1:{server.server_address[1]}/", timeout=20).text
+    finally:
+        server.shutdown()
+        server.server_close()
+        fake.shutdown()
+        fake.server_close()
+    alerts_html = page[page.index('id="alerts"'):page.index('id="plan"')]
+    assert "BankchurnLatencyP99Critical" in alerts_html
+    assert "docs/runbook.md#latency-p99" in alerts_html
+    row = page[page.index('id="service-bankchurn"'):]
+    assert '<td data-field="drift">40%</td>' in row[:row.index("</tr>")]
