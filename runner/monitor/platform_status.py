@@ -59,6 +59,7 @@ def status_rows(env: Env) -> list[dict[str, object]]:
         svc = env.platform.services.get(name)
         live = [f for f in facts.get(name, []) if f.running]
         rev = current.get(name)
+        parked = [f for f in env.runtime.standby(name) if f.running]
         rows.append({
             "service": name,
             "port": svc.port if svc else (live[0].port if live else None),
@@ -69,8 +70,9 @@ def status_rows(env: Env) -> list[dict[str, object]]:
             "revision": rev.number if rev else None,
             "pids": [f.pid for f in live],
             # Parked previous revision (warm standby for a fast rollback): not serving.
-            "standby_versions": sorted({f.model_version for f in env.runtime.standby(name)
-                                        if f.running}),
+            "standby_versions": sorted({f.model_version for f in parked}),
+            "standby": [{"replica": f.replica, "pid": f.pid, "model_version": f.model_version,
+                         "parked_at": f.parked_at} for f in parked],
         })
     return rows
 

@@ -213,7 +213,11 @@ def _cells(page, service: str) -> dict[str, str]:
     row = page.locator(f"#service-{service}")
     return {field: row.locator(f'td[data-field="{field}"]').inner_text().strip()
             for field in ("desired_version", "running_versions", "revision", "replicas",
-                          "health")}
+                          "health", "standby_versions")}
+
+
+def _versions(versions: list[int]) -> str:
+    return ", ".join(f"v{v}" for v in versions) or "-"
 
 
 def test_status_page_in_chromium_matches_status_and_shows_the_rollback(platform: dict,
@@ -239,10 +243,11 @@ def test_status_page_in_chromium_matches_status_and_shows_the_rollback(platform:
             row = next(r for r in status["services"] if r["service"] == "bankchurn")
             assert _cells(page, "bankchurn") == {
                 "desired_version": f"v{row['desired_version']}",
-                "running_versions": ", ".join(f"v{v}" for v in row["running_versions"]),
+                "running_versions": _versions(row["running_versions"]),
                 "revision": str(row["revision"]),
                 "replicas": row["replicas"],
                 "health": "healthy" if row["healthy"] else "DOWN",
+                "standby_versions": _versions(row["standby_versions"]),
             }
             assert status["last_synced_commit"].startswith(
                 page.locator("#last-synced").inner_text().strip())
@@ -265,6 +270,7 @@ def test_status_page_in_chromium_matches_status_and_shows_the_rollback(platform:
                 time.sleep(0.25)
             cells = _cells(page, "bankchurn")
             assert cells["revision"] == want and cells["running_versions"] == "v1"
+            assert cells["standby_versions"] == "v2"  # parked by the rollback
             latest = page.locator("#deploys-bankchurn tbody tr").first
             assert latest.locator('td[data-field="actor"]').inner_text() == "oncall-tester"
             assert "p99 doubled after v2" in latest.locator('td[data-field="reason"]').inner_text()
