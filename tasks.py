@@ -53,22 +53,23 @@ def alerts(c: Context, json: bool = False, env: str = "dev", url: str = "") -> N
 # ----------------------------------------------------------------- reconcile and runbook (issue 4)
 
 
-@task(help={"env": "environment overlay"})
-def up(c: Context, env: str = "dev") -> None:
+@task(help={"env": "environment overlay", "service": "only this service (its model, its deploy)"})
+def up(c: Context, env: str = "dev", service: str = "") -> None:
     """The main job: models if missing, render, MLflow, the services, monitoring, status."""
     from runner.cli import exit_with, run
     from runner.commands.platform_up import up_command
 
-    exit_with(run(up_command, env_name=env))
+    exit_with(run(up_command, env_name=env, service=service))
 
 
-@task(help={"env": "environment overlay"})
-def down(c: Context, env: str = "dev") -> None:
+@task(help={"env": "environment overlay",
+            "service": "only this service's replicas (the next reconcile starts it again)"})
+def down(c: Context, env: str = "dev", service: str = "") -> None:
     """Stop every replica and platform process started by `inv up`."""
     from runner.cli import exit_with, run
     from runner.commands.platform_up import down_command
 
-    exit_with(run(down_command, env_name=env))
+    exit_with(run(down_command, env_name=env, service=service))
 
 
 @task(help={"json": "print the plan as JSON", "env": "environment overlay"})
@@ -129,13 +130,14 @@ def rollback(c: Context, service: str, to_revision: int = 0, reason: str = "",
                   to_revision=to_revision or None, reason=reason, commit=not no_commit))
 
 
-@task(help={"json": "print JSON", "env": "environment overlay"})
-def status(c: Context, json: bool = False, env: str = "dev") -> None:
-    """Services (desired vs running, revision, health) and platform processes."""
+@task(help={"json": "print JSON", "env": "environment overlay",
+            "watch": "refresh in place every SECONDS until Ctrl-C"})
+def status(c: Context, json: bool = False, env: str = "dev", watch: float = 0.0) -> None:
+    """Services (desired vs running, revision, health, standby), platform, last synced commit."""
     from runner.cli import exit_with, run
     from runner.commands.status import status_command
 
-    exit_with(run(status_command, env_name=env, as_json=json))
+    exit_with(run(status_command, env_name=env, as_json=json, watch=watch))
 
 
 @task(help={"json": "print JSON", "env": "environment overlay"})
@@ -412,3 +414,48 @@ def ci(c: Context, skip: str = "") -> None:
     from runner.commands.ci import ci_command
 
     exit_with(run(ci_command, skip=skip))
+
+
+# ----------------------------------------------------------------- on call (issue 14)
+
+
+@task(help={"service": "service name", "follow": "keep printing new lines (Ctrl-C stops)",
+            "tail": "only the last N lines", "since": "duration (30s, 10m, 2h, 1d) or ISO time",
+            "grep": "only lines containing TEXT", "env": "environment overlay"})
+def logs(c: Context, service: str, follow: bool = False, tail: int = -1, since: str = "",
+         grep: str = "", env: str = "dev") -> None:
+    """Every replica's log lines, in time order, each after its replica's name."""
+    from runner.cli import exit_with, run
+    from runner.commands.logs import logs_command
+
+    exit_with(run(logs_command, service, env_name=env, follow=follow,
+                  tail=None if tail < 0 else tail, since=since, grep=grep))
+
+
+@task(help={"service": "service name", "reason": "why (audit log)", "env": "environment overlay"})
+def restart(c: Context, service: str, reason: str = "", env: str = "dev") -> None:
+    """Rolling, health-gated restart of every replica at the current revision."""
+    from runner.cli import exit_with, run
+    from runner.commands.restart import restart_command
+
+    exit_with(run(restart_command, service, env_name=env, reason=reason))
+
+
+@task(help={"service": "service name", "replicas": "the new replica count (within scaling:)",
+            "reason": "why (commit message and audit log)", "env": "environment overlay"})
+def scale(c: Context, service: str, replicas: int = 0, reason: str = "", env: str = "dev") -> None:
+    """Edit replicas: in the spec, commit it with the reason, reconcile the service."""
+    from runner.cli import exit_with, run
+    from runner.commands.scale import scale_command
+
+    exit_with(run(scale_command, service, replicas, env_name=env, reason=reason))
+
+
+@task(help={"service": "only this service's checks", "json": "print JSON",
+            "env": "environment overlay"})
+def doctor(c: Context, service: str = "", json: bool = False, env: str = "dev") -> None:
+    """The runbook's troubleshooting as checks: each OK, or the problem and its fix."""
+    from runner.cli import exit_with, run
+    from runner.commands.doctor import doctor_command
+
+    exit_with(run(doctor_command, env_name=env, service=service, as_json=json))

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # restic: inv backup/restore. procps + iproute2: `inv verify` (testinfra reads processes with
-# ps, sockets with ss).
-APT_PACKAGES=(prometheus prometheus-alertmanager docker-compose python3-venv git restic procps iproute2)
+# ps, sockets with ss). chromium: the status page's browser test (playwright; no download).
+APT_PACKAGES=(prometheus prometheus-alertmanager docker-compose python3-venv git restic procps iproute2
+              chromium)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi

@@ -13,7 +13,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from runner.commands.port_owners import refuse_taken_ports
+from runner.commands.progress import step
 from runner.commands.status import (
     daemon_rows,
     mlflow_daemon,
@@ -21,10 +24,14 @@ from runner.commands.status import (
     status_rows,
     status_table,
 )
-from runner.errors import ToolkitError
-from runner.operations import Env, open_env
+from runner.errors import PermanentError, ToolkitError
+from runner.operations import Env, holding_apply_lock, open_env
 from runner.operations.registry_facts import existing_versions
 from runner.runtime import daemons, health
+
+if TYPE_CHECKING:
+    from runner.reconcile.apply import ApplyResult
+    from runner.reconcile.plan import Plan
 
 
 def stage_monitoring(env: Env) -> list[str]:
@@ -50,9 +57,10 @@ def stage_monitoring(env: Env) -> list[str]:
     return staged
 
 
-def ensure_models(env: Env) -> list[str]:
+def ensure_models(env: Env, services: list[str] | None = None) -> list[str]:
     """Train and register the models the specs pin when the registry lacks them."""
-    wanted = {(s.model.name, s.model.version): n for n, s in env.platform.services.items()}
+    wanted = {(s.model.name, s.model.version): n for n, s in env.platform.services.items()
+              if services is None or n in services}
     have = existing_versions(env.tracking_uri, set(wanted))
     missing = sorted(n for key, n in wanted.items() if key not in have)
     for name in missing:
@@ -63,10 +71,11 @@ def ensure_models(env: Env) -> list[str]:
         dvc_yaml = f"{env.platform.service(name).project}/dvc.yaml"
         # The stages run `python ...`: it must be this venv's interpreter.
         path = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
-        proc = subprocess.run(  # noqa: S603 - argv list
-            [str(bindir / "dvc"), "repro", dvc_yaml], cwd=env.root,
-            capture_output=True, text=True, check=False, env={**os.environ, "PATH": path},
-        )
+        with step(f"training {name} (dvc repro {dvc_yaml})"):
+            proc = subprocess.run(  # noqa: S603 - argv list
+                [str(bindir / "dvc"), "repro", dvc_yaml], cwd=env.root,
+                capture_output=True, text=True, check=False, env={**os.environ, "PATH": path},
+            )
         if proc.returncode != 0:
             raise ToolkitError(f"{name}: dvc repro {dvc_yaml} failed: "
                                f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
@@ -82,17 +91,40 @@ def render(env: Env) -> int:
     return len(files)
 
 
-def up_command(env_name: str = "dev") -> int:
-    """Bring everything up and print the status table; idempotent."""
+def show_plan(plan: Plan) -> None:
+    """The plan, printed before apply changes anything (``inv up`` and friends)."""
+    print(plan.render(), flush=True)
+    if plan.changes:
+        print(flush=True)
+
+
+def show_outcomes(result: ApplyResult) -> None:
+    """What apply did, one line per planned change (the plan itself was shown before)."""
+    for o in result.outcomes:
+        state = "ok" if o.ok else ("ROLLED BACK" if o.rolled_back else "FAILED")
+        print(f"{state:<11} {o.kind:<8} {o.service:<14} {o.msg} ({o.duration_s:.1f}s)")
+    if result.outcomes:
+        print("Apply: " + ("converged" if result.ok else "failed"))
+
+
+def up_command(env_name: str = "dev", service: str = "") -> int:
+    """Bring everything up (or only ``service``) and print the status table; idempotent."""
     from runner.reconcile import apply
 
     env = open_env(None, env_name)
-    env.progress(f"MLflow on 127.0.0.1:{env.platform.platform.mlflow.port}")
-    daemons.ensure(env.state, mlflow_daemon(env))
+    if service:
+        return up_service(env, service)
+    refuse_taken_ports(env)  # one line naming the program, before anything starts
+    mlflow = mlflow_daemon(env)
+    if daemons.status(env.state, mlflow).healthy:
+        env.progress(f"MLflow answers on 127.0.0.1:{mlflow.port}")
+    else:
+        with step(f"starting MLflow on 127.0.0.1:{mlflow.port}"):
+            daemons.ensure(env.state, mlflow)
     ensure_models(env)
     env.progress(f"rendered {render(env)} files into generated/{env_name}/")
-    result = apply(env, watch_s=0)
-    print(result.render())
+    result = apply(env, watch_s=0, on_plan=show_plan)
+    show_outcomes(result)
     if stage_monitoring(env):
         from runner.monitor.webhook_token import ensure_token  # Alertmanager's webhook token
 
@@ -110,11 +142,49 @@ def up_command(env_name: str = "dev") -> int:
     return 0 if result.ok else 1
 
 
-def down_command(env_name: str = "dev") -> int:
-    """Stop every replica and every daemon this state directory started."""
+def up_service(env: Env, service: str) -> int:
+    """``inv up --service S``: that service's model if missing, then its deploy (the plan
+    shown first). MLflow and monitoring are left as they are."""
+    from runner.reconcile import apply
+
+    known_service(env, service)
+    refuse_taken_ports(env, [service])
+    ensure_models(env, [service])
+    result = apply(env, services=[service], watch_s=0, on_plan=show_plan)
+    show_outcomes(result)
+    print()
+    print(status_table([r for r in status_rows(env) if r["service"] == service], []))
+    return 0 if result.ok else 1
+
+
+def down_service(env: Env, service: str) -> int:
+    """``inv down --service S``: stop that service's replicas (serving and parked), under
+    the apply lock and audited. The spec still wants it: the next reconcile starts it."""
+    known_service(env, service)
+    with holding_apply_lock(env):
+        gone = env.runtime.remove(service, progress=env.progress)
+        env.store.audit("down", actor=env.actor, service=service, outcome="ok", replicas=gone)
+    for replica in gone:
+        print(f"stopped {replica}")
+    if not gone:
+        print(f"{service}: nothing running")
+    return 0
+
+
+def known_service(env: Env, service: str) -> None:
+    if service not in env.platform.services:
+        raise PermanentError(f"{service} is not in the specs "
+                             f"({', '.join(sorted(env.platform.services))})")
+
+
+def down_command(env_name: str = "dev", service: str = "") -> int:
+    """Stop every replica and every daemon this state directory started (or only
+    ``service``'s replicas)."""
     from concurrent.futures import ThreadPoolExecutor
 
     env = open_env(None, env_name)
+    if service:
+        return down_service(env, service)
     from runner.monitor.actions import stop_running  # first: a rollback would restart replicas
 
     for procedure in stop_running(env.state):

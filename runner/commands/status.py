@@ -7,95 +7,73 @@ import json
 import time
 
 from runner.commands.converge import dump
-from runner.operations import Env, open_env
-from runner.runtime import daemons
+from runner.monitor.platform_status import (  # noqa: F401 - the names platform_up imports
+    daemon_rows,
+    last_synced,
+    mlflow_daemon,
+    monitoring_daemons,
+    status_data,
+    status_rows,
+)
+from runner.operations import open_env
+from runner.state.sync_log import latest
 
 
-def mlflow_daemon(env: Env) -> daemons.Daemon:
-    m = env.platform.platform.mlflow
-    return daemons.mlflow_daemon(env.state, m.port, m.workers)
+def status_command(env_name: str = "dev", as_json: bool = False, watch: float = 0.0) -> int:
+    """Print the status once, or (``watch`` seconds) refreshed in place until Ctrl-C."""
+    import sys
 
-
-def monitoring_daemons(env: Env) -> list[daemons.Daemon]:
-    """The monitor, and Prometheus and Alertmanager when installed (NotInstalled: skipped)."""
-    from runner.errors import NotInstalled
-    from runner.monitor.server import monitor_daemon
-
-    mon = env.platform.platform.monitoring
-    # The runner's exporter + alert webhook first, so Prometheus' first scrape finds it.
-    found = [monitor_daemon(env.state, env.root, mon.exporter.port, env.environment)]
-    for make, port in ((daemons.prometheus_daemon, mon.prometheus.port),
-                       (daemons.alertmanager_daemon, mon.alertmanager.port)):
-        try:
-            found.append(make(env.state, port))
-        except NotInstalled:
-            continue
-    return found
-
-
-def daemon_rows(env: Env) -> list[dict[str, object]]:
-    rows = []
-    for d in [mlflow_daemon(env), *monitoring_daemons(env)]:
-        st = daemons.status(env.state, d)
-        state = "healthy" if st.healthy else ("starting" if st.running else "stopped")
-        rows.append({"name": d.name, "port": d.port, "state": state, "pid": st.pid})
-    return rows
-
-
-def status_rows(env: Env) -> list[dict[str, object]]:
-    """One row per service: desired vs running, revision, health, pids."""
-    facts = env.runtime.facts(None)
-    current = env.store.current_all()
-    rows: list[dict[str, object]] = []
-    for name in sorted(set(env.platform.services) | set(facts)):
-        svc = env.platform.services.get(name)
-        live = [f for f in facts.get(name, []) if f.running]
-        rev = current.get(name)
-        rows.append({
-            "service": name,
-            "port": svc.port if svc else (live[0].port if live else None),
-            "desired_version": svc.model.version if svc else None,
-            "running_versions": sorted({f.model_version for f in live}),
-            "replicas": f"{len(live)}/{svc.replicas if svc else 0}",
-            "healthy": bool(live) and all(f.healthy for f in live),
-            "revision": rev.number if rev else None,
-            "pids": [f.pid for f in live],
-            # Parked previous revision (warm standby for a fast rollback): not serving.
-            "standby_versions": sorted({f.model_version for f in env.runtime.standby(name)
-                                        if f.running}),
-        })
-    return rows
-
-
-def status_command(env_name: str = "dev", as_json: bool = False) -> int:
     env = open_env(None, env_name, quiet=True)
-    rows = status_rows(env)
-    daemons = daemon_rows(env)
-    from runner.state.sync_log import latest  # the pull loop's sync status (issue 12)
+    while True:
+        data = status_data(env)
+        sync = latest(env.store, env_name)  # the pull loop's sync status (issue 12)
+        data["sync"] = sync.as_dict()
+        if as_json:
+            dump(data)
+        else:
+            text = status_table(data["services"], data["platform"])  # type: ignore[arg-type]
+            text += "\n\n" + synced_line(data)
+            if sync.status != "unknown":
+                text += (f"\nSYNC ({env_name}): {sync.status}, last synced "
+                         f"{sync.synced_commit[:12] or '-'}"
+                         + (f", refused {sync.refused_commit[:12]}: {sync.reason}"
+                            if sync.refused_commit else ""))
+            if watch > 0 and sys.stdout.isatty():
+                # Home and clear below: the table redraws where it was, no scrolling.
+                text = "\x1b[H\x1b[J" + time.strftime("%H:%M:%S ") + \
+                    f"every {watch:g}s (Ctrl-C to stop)\n\n" + text
+            print(text, flush=True)
+        if watch <= 0:
+            return 0
+        try:
+            time.sleep(watch)
+        except KeyboardInterrupt:
+            return 0
 
-    sync = latest(env.store, env_name)
-    if as_json:
-        dump({"services": rows, "platform": daemons, "sync": sync.as_dict()})
-        return 0
-    print(status_table(rows, daemons))
-    if sync.status != "unknown":
-        print(f"\nSYNC ({env_name}): {sync.status}, last synced {sync.synced_commit[:12] or '-'}"
-              + (f", refused {sync.refused_commit[:12]}: {sync.reason}"
-                 if sync.refused_commit else ""))
-    return 0
+
+def synced_line(data: dict[str, object]) -> str:
+    sha = str(data.get("last_synced_commit") or "")
+    if not sha:
+        return f"last synced: {data.get('last_synced_source')}"
+    at = data.get("last_synced_at")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(at))) if at else "?"  # type: ignore[arg-type]
+    return (f"last synced: {sha[:8]} {data.get('last_synced_subject')!s:.60} ({when}, "
+            f"from {data.get('last_synced_source')})")
 
 
 def status_table(rows: list[dict[str, object]], daemons: list[dict[str, object]]) -> str:
     head = f"{'SERVICE':<14}{'PORT':<7}{'MODEL':<8}{'RUNNING':<10}{'REPLICAS':<10}"
-    head += f"{'REV':<6}{'HEALTH':<10}PIDS"
+    head += f"{'REV':<6}{'HEALTH':<10}{'STANDBY':<9}PIDS"
     lines = [head]
     for r in rows:
         running = ",".join(f"v{v}" for v in r["running_versions"]) or "-"  # type: ignore[attr-defined]
         desired = f"v{r['desired_version']}" if r["desired_version"] else "-"
+        standby = ",".join(f"v{v}" for v in r.get("standby_versions") or []) or "-"  # type: ignore[attr-defined]
         lines.append(
             f"{r['service']:<14}{r['port'] or '-'!s:<7}{desired:<8}{running:<10}"
             f"{r['replicas']!s:<10}{r['revision'] or '-'!s:<6}"
-            f"{'healthy' if r['healthy'] else 'DOWN':<10}{','.join(map(str, r['pids']))}"  # type: ignore[call-overload]
+            f"{'healthy' if r['healthy'] else 'DOWN':<10}{standby:<9}"
+            f"{','.join(map(str, r['pids']))}"  # type: ignore[call-overload]
         )
     lines.append("")
     lines.append(f"{'COMPONENT':<14}{'PORT':<7}{'STATE':<14}PID")

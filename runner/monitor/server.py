@@ -8,6 +8,8 @@
   connections and idle clients are bounded, and the reply reveals nothing of what was
   decided (that is in the audit log).
 - ``GET /health``: 200 once serving (the runtime's health check).
+- ``GET /`` (and ``/status.css``): the read-only status page (``status_page``): no
+  secrets, no script, security headers, nothing changed by looking.
 
 The standard library's ThreadingHTTPServer is enough: two routes, a scrape every few
 seconds and a webhook now and then. It starts in about 0.2 s, needs no ASGI stack, and a
@@ -30,13 +32,16 @@ from prometheus_client.registry import CollectorRegistry
 
 from runner.errors import ToolkitError
 from runner.monitor import exporter
+from runner.monitor.daemon import monitor_daemon  # noqa: F401 - where callers look
 from runner.monitor.dispatcher import Context, TooManyAlerts, accept, act, notify
+from runner.monitor.status_page import SECURITY_HEADERS, StatusPage
 from runner.monitor.webhook_token import authorized, ensure_token, read_token
-from runner.runtime.daemons import Daemon
 from runner.spec.models import Platform
 
 log = logging.getLogger("runner.monitor")
-QUIET_PATHS = frozenset({"/metrics", "/health", "/-/healthy", "/-/ready"})
+# Polled all day (scrapes, probes, the status page's own refresh): not logged.
+QUIET_PATHS = frozenset({"/metrics", "/health", "/-/healthy", "/-/ready", "/", "/status",
+                         "/status.css"})
 MAX_BODY = 1024 * 1024  # 100 alerts (the cap) of Alertmanager's are about 200 KiB
 SOCKET_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 64  # one thread each; more at once are refused, not queued as threads
@@ -62,6 +67,7 @@ class MonitorServer(ThreadingHTTPServer):
         self.follow_specs = follow_specs
         self._reload_lock = threading.Lock()
         self._signature = spec_signature(ctx.root) if follow_specs else ()
+        self.status_page = StatusPage()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -136,6 +142,19 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, body, CONTENT_TYPE_LATEST)
         elif path in ("/health", "/-/healthy", "/-/ready"):
             self._send(200, b"ok\n")
+        elif path in ("/", "/status"):
+            self.server.refresh()
+            try:
+                body = self.server.status_page.html(self.server.ctx)
+            except Exception as exc:  # noqa: BLE001 - the page fails visibly, the monitor lives
+                log.exception("status page failed")
+                self._send(500, f"status page failed: {type(exc).__name__}\n".encode(),
+                           extra=SECURITY_HEADERS)
+                return
+            self._send(200, body, "text/html; charset=utf-8", extra=SECURITY_HEADERS)
+        elif path == "/status.css":
+            self._send(200, self.server.status_page.stylesheet(), "text/css; charset=utf-8",
+                       extra=SECURITY_HEADERS)
         else:
             self._send(404, b"not found\n")
 
@@ -271,24 +290,6 @@ def serve_in_thread(server: MonitorServer) -> threading.Thread:
     )
     thread.start()
     return thread
-
-
-def monitor_daemon(state: Path, root: Path, port: int = 9108, env_name: str = "dev") -> Daemon:
-    """How the local runtime runs this process: a platform daemon like Prometheus or MLflow.
-
-    ``runner.commands.platform_up`` starts it with ``runner.runtime.daemons.ensure`` (start
-    unless answering, wait for /health) during ``inv up`` and stops it in ``inv down``.
-    """
-    return Daemon(
-        name="monitor",
-        argv=[
-            sys.executable, "-m", "runner.monitor.server", "--env", env_name,
-            "--port", str(port), "--root", str(root), "--state", str(state),
-        ],
-        port=port,
-        health_path="/health",
-        start_timeout_s=30.0,
-    )
 
 
 def load_context(env: str, root: Path | None = None, state: Path | None = None) -> Context:

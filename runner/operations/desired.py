@@ -3,9 +3,9 @@
 The spec hash is the identity of a service's *runtime* configuration: every field that
 changes what a replica process does, except the model version (compared on its own, so
 a plan says "model version 2 -> 3" rather than "config changed"), ``replicas`` (a count
-change scales, it does not replace the replicas already serving) and the fields only
-monitoring and the retrain loop read (``alerts``, ``retrain``, ``gate``): changing an
-alert threshold re-renders rules, it does not restart a model.
+change scales, it does not replace the replicas already serving; ``scaling`` bounds it)
+and the fields only monitoring and the retrain loop read (``alerts``, ``retrain``,
+``gate``): changing an alert threshold re-renders rules, it does not restart a model.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from runner.runtime.base import ReplicaSpec
 from runner.spec.models import Platform, ServiceSpec
 
-NOT_RUNTIME_FIELDS = frozenset({"replicas", "alerts", "retrain", "gate"})
+NOT_RUNTIME_FIELDS = frozenset({"replicas", "scaling", "alerts", "retrain", "gate"})
 
 
 def spec_hash(service: ServiceSpec) -> str:

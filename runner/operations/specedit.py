@@ -69,6 +69,23 @@ def edit_service_spec(path: Path, *, version: int, image: str | None = None) -> 
     return True
 
 
+def edit_replicas(path: Path, replicas: int) -> bool:
+    """Rewrite the top-level ``replicas:`` of one spec file (added after ``port:`` when the
+    file relies on the default); True if it changed."""
+    text = path.read_text()
+    try:
+        new = set_top_scalar(text, "replicas", str(replicas))
+    except PermanentError:
+        new, n = re.subn(r"(?m)^(port\s*:[^\n]*\n)", rf"\g<1>replicas: {replicas}\n", text,
+                         count=1)
+        if not n:
+            raise PermanentError(f"{path.name}: no top-level port: to add replicas after") from None
+    if new == text:
+        return False
+    write_atomic(path, new)
+    return True
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path``'s content in one rename, keeping its permission bits."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,12 +117,14 @@ def _rollback_msg(result: Any) -> str:
 
 
 def apply(env: Env, *, services: list[str] | None = None, watch_s: float | None = None,
-          force: bool = False, reason: str = "") -> ApplyResult:
+          force: bool = False, reason: str = "",
+          on_plan: Callable[[Plan], None] | None = None) -> ApplyResult:
     """Plan and converge under the apply lock (a live holder: LockHeld at once).
 
     Inside a freeze window a plan that changes a revision is refused (WindowClosed)
     unless ``force`` with ``reason``; restarting crashed replicas at their revision
-    (self-heal) is not a change of what runs and goes on."""
+    (self-heal) is not a change of what runs and goes on. ``on_plan``: called with the
+    plan before any change is made (``inv up`` shows it)."""
     began = time.monotonic()  # duration_s in the audit event feeds the exporter's histogram
     with holding_apply_lock(env) as taken_over:
         plan = make_plan(env.platform, env.runtime, env.store, tracking_uri=env.tracking_uri,
@@ -129,6 +132,8 @@ def apply(env: Env, *, services: list[str] | None = None, watch_s: float | None 
         if any(a.kind != "restart" for a in plan.changes):
             refuse_if_frozen(env, _what(plan, services), force=force, reason=reason)
         result = ApplyResult(plan, taken_over=taken_over.describe() if taken_over else "")
+        if on_plan is not None:
+            on_plan(plan)
         for action in plan.changes:
             env.progress(f"{action.kind} {action.service}: {action.reason}")
             result.outcomes.append(run_action(env, action, watch_s=watch_s))

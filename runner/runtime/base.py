@@ -18,12 +18,12 @@ from __future__ import annotations
 import abc
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.errors import HealthCheckFailed
+from runner.errors import HealthCheckFailed, NotInstalled
 
 LOAD_ALLOWANCE_S = 150.0
 STANDBY_TTL_S = 900.0  # how long a parked replica is kept (it exits by itself after this)
@@ -90,6 +90,15 @@ class ReplicaFact:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a replica's log: which replica, when (epoch seconds), the text."""
+
+    replica: str
+    at: float
+    text: str
+
+
 @dataclass
 class ConvergeResult:
     """What ``converge`` did, for the module result and the audit log."""
@@ -148,6 +157,16 @@ class Runtime(abc.ABC):
         """Make a parked replica serve again once it passed the same checks as a new one;
         raise HealthCheckFailed (after stopping it) when it does not."""
         raise NotImplementedError
+
+    # Logs: optional; every runtime that runs replicas should implement it.
+
+    def logs(self, service: str, *, since: float | None = None, tail: int | None = None,
+             follow: bool = False) -> Iterator[LogLine]:
+        """Log lines of every replica of ``service`` (serving, parked, and those already
+        stopped while their logs are kept), oldest first: lines at or after ``since``
+        (epoch seconds), the last ``tail`` of them; ``follow`` then keeps yielding new
+        lines until the caller stops iterating. Filtering by text is the caller's."""
+        raise NotInstalled(f"the {self.name} runtime cannot show logs")
 
     # ------------------------------------------------------------ shared behaviour
 
@@ -237,6 +256,26 @@ class Runtime(abc.ABC):
             self.stop(gone)
             result.stopped.append(gone.replica)
             say(f"stopped {gone.replica} (pid {gone.pid})")
+        return result
+
+    def restart(self, spec: ReplicaSpec, progress: Progress | None = None) -> ConvergeResult:
+        """Rolling restart at ``spec``'s revision: for each running replica a fresh one is
+        started and verified first, then the old one stops (drained, not parked: it is
+        the same revision). A candidate that fails its checks raises HealthCheckFailed
+        with the old replicas still serving."""
+        say = progress or (lambda _msg: None)
+        result = ConvergeResult()
+        current = self.facts([spec.service], check_health=False).get(spec.service, [])
+        for dead in [f for f in current if not f.running]:
+            self.forget(dead)
+            result.cleaned.append(dead.replica)
+        for old in [f for f in current if f.running]:
+            new = self.start(spec)
+            result.started.append(new.replica)
+            say(f"started {new.replica} (pid {new.pid}), healthy")
+            self.stop(old)
+            result.stopped.append(old.replica)
+            say(f"stopped {old.replica} (pid {old.pid})")
         return result
 
     def remove(self, service: str, progress: Progress | None = None) -> list[str]:

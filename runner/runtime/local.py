@@ -19,13 +19,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from runner.errors import HealthCheckFailed
-from runner.runtime import health
-from runner.runtime.base import ReplicaFact, ReplicaSpec, Runtime
+from runner.runtime import health, logfiles
+from runner.runtime.base import LogLine, ReplicaFact, ReplicaSpec, Runtime
 from runner.runtime.process import alive, spawn, start_time, terminate
 
 MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
@@ -118,8 +118,13 @@ class LocalRuntime(Runtime):
         admin_port = free_port()
         folder = self.run_dir / spec.service
         folder.mkdir(parents=True, exist_ok=True)
+        logfiles.prune(folder)  # files of replicas gone for longer than the runbook keeps
+        # The replica writes and rotates <replica>.log itself (runner.serving.logfile);
+        # the redirect catches only what bypasses logging (a crash before it is set up).
         log = folder / f"{replica}.log"
         env = {
+            # Request lines in the replica log (inv logs --grep predict); opt out with 0.
+            "MLGITOPS_ACCESS_LOG": os.environ.get("MLGITOPS_ACCESS_LOG", "1"),
             **os.environ,
             "MLGITOPS_SERVICE": spec.service,
             "MLGITOPS_REPLICA": replica,
@@ -136,9 +141,10 @@ class LocalRuntime(Runtime):
             "ADMIN_PORT": str(admin_port),
             "HOST": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
+            "MLGITOPS_LOG_FILE": str(log),
             **spec.extra_env,
         }
-        proc = spawn(self.launcher, env=env, log_path=log, cwd=self.root)
+        proc = spawn(self.launcher, env=env, log_path=log.with_suffix(".out"), cwd=self.root)
         started_at = time.time()
         record = {
             "service": spec.service, "replica": replica, "pid": proc.pid,
@@ -279,6 +285,15 @@ class LocalRuntime(Runtime):
         (self._standby_dir(fact.service) / f"{fact.replica}.json").unlink(missing_ok=True)
         self._write_targets(fact.service)
 
+    # ----------------------------------------------------------------- logs
+
+    def logs(self, service: str, *, since: float | None = None, tail: int | None = None,
+             follow: bool = False) -> Iterator[LogLine]:
+        folder = self.run_dir / service
+        yield from logfiles.read(folder, since=since, tail=tail)
+        if follow:
+            yield from logfiles.follow(folder)
+
     # ----------------------------------------------------------------- prometheus
 
     def _write_targets(self, service: str) -> None:
@@ -321,8 +336,11 @@ def _write_json(path: Path, data: object) -> None:
 
 
 def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no log)"
-    return " | ".join(text[-lines:])[-600:]
+    """The last lines of a replica's output: its crash output (.out) first, then its log."""
+    text: list[str] = []
+    for part in (path.with_suffix(".out"), path):
+        try:
+            text += part.read_text(errors="replace").strip().splitlines()[-lines:]
+        except OSError:
+            continue
+    return " | ".join(text[-lines:])[-600:] if text else "(no log)"

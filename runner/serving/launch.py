@@ -38,11 +38,13 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from runner.errors import TemporaryError, ToolkitError
+from runner.serving import logfile
 from runner.serving.app import create_app
 from runner.serving.config import ServingConfig
 from runner.serving.definition import load_definition
@@ -292,6 +294,7 @@ def build_server(config: ServingConfig) -> tuple[ReplicaServer, list[socket.sock
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         timeout_keep_alive=KEEP_ALIVE_S,
         server_header=False,
+        log_config=None,  # uvicorn's loggers propagate to ours (runner.serving.logfile)
     )
     return ReplicaServer(uv_config, holder, deferred, gate), sockets
 
@@ -301,7 +304,9 @@ def main() -> int:
     # spin-waiting threads cost latency on shared cores. Replicas are the unit of scale.
     # Must be set before scikit-learn (and so libgomp) is loaded.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Timestamped lines, to the file the runtime named (rotated here) or to stderr.
+    log_file = os.environ.get("MLGITOPS_LOG_FILE")
+    logfile.configure(Path(log_file) if log_file else None)
     try:
         config = ServingConfig.from_env()
         server, sockets = build_server(config)

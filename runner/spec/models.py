@@ -303,11 +303,26 @@ class RetrainSpec(StrictModel):
     min_rows: int = Field(default=200, ge=1)
 
 
+class ScalingSpec(StrictModel):
+    """Bounds of ``replicas``: a spec outside them is invalid and ``inv scale`` refuses
+    a count outside them (what on call may do without a review of the capacity plan)."""
+
+    min: int = Field(default=1, ge=1, le=50)
+    max: int = Field(default=50, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> ScalingSpec:
+        if self.min > self.max:
+            raise FieldValueError("min", f"min ({self.min}) must not be above max ({self.max})")
+        return self
+
+
 class ServiceSpec(StrictModel):
     name: Name
     project: str  # path relative to the repository root; must exist
     port: Port
     replicas: int = Field(default=1, ge=1, le=50)
+    scaling: ScalingSpec = ScalingSpec()
     image: str = Field(pattern=IMAGE_PATTERN)
     task: Literal["classification", "regression"] = "classification"
     model: ModelRef
@@ -331,6 +346,14 @@ class ServiceSpec(StrictModel):
         if not inside(value):
             raise ValueError("must be a path inside the project")
         return value
+
+    @model_validator(mode="after")
+    def _replicas_in_bounds(self) -> ServiceSpec:
+        low, high = self.scaling.min, self.scaling.max
+        if not low <= self.replicas <= high:
+            raise FieldValueError("replicas", f"{self.replicas} is outside scaling bounds "
+                                  f"{low}..{high} (scaling: min/max)")
+        return self
 
 
 def inside(path: str) -> bool:
