@@ -134,11 +134,26 @@ class AlertAction(StrictModel):
     within_deploy_window_s: int | None = Field(default=None, ge=1)
 
 
+class RegistrySpec(StrictModel):
+    """Where ``inv push`` sends service images. ``local``: the toolkit runs Debian's
+    ``docker-registry`` on host:port (storage under the state dir); otherwise one that
+    exists already (host:port as image names spell it)."""
+
+    host: Host = "127.0.0.1"
+    port: Port = 5001
+    local: bool = True
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
 class PlatformSpec(StrictModel):
     environment: Name = "dev"
     runtime: Literal["local", "docker", "swarm", "kubernetes"] = "local"
     state_dir: Line = ".state"
     mlflow: MlflowSpec = MlflowSpec()
+    registry: RegistrySpec = RegistrySpec()  # container images (runtime docker/swarm)
     monitoring: MonitoringSpec
     maintenance: MaintenanceSpec = MaintenanceSpec()
     notifications: list[NotificationSink] = []
