@@ -459,3 +459,34 @@ def doctor(c: Context, service: str = "", json: bool = False, env: str = "dev") 
     from runner.commands.doctor import doctor_command
 
     exit_with(run(doctor_command, env_name=env, service=service, as_json=json))
+
+
+# ----------------------------------------------------------------- container images (issue 10)
+
+
+@task(name="images-base", help={"force": "rebuild even when the recipe hash matches"})
+def images_base(c: Context, force: bool = False) -> None:
+    """Build the local base image (debootstrap bookworm + docker import), cached by recipe."""
+    from runner.cli import exit_with, run
+    from runner.commands.images_command import base_command
+
+    exit_with(run(base_command, force=force))
+
+
+@task(help={"env": "environment overlay", "service": "one service (default: all)",
+            "ca_bundle": "extra CA bundle for pip inside the build (default: $PIP_CERT)"})
+def build(c: Context, env: str = "dev", service: str = "", ca_bundle: str = "") -> None:
+    """Build each service's image from its rendered Dockerfile (tags: spec hash, git SHA)."""
+    from runner.cli import exit_with, run
+    from runner.commands.images_command import build_command
+
+    exit_with(run(build_command, env_name=env, service=service or None, ca_bundle=ca_bundle))
+
+
+@task(help={"env": "environment overlay", "service": "one service (default: all)"})
+def push(c: Context, env: str = "dev", service: str = "") -> None:
+    """Push the services' images to the platform's registry (the local one is started)."""
+    from runner.cli import exit_with, run
+    from runner.commands.images_command import push_command
+
+    exit_with(run(push_command, env_name=env, service=service or None))

@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 # ps, sockets with ss). chromium: the status page's browser test (playwright; no download).
 APT_PACKAGES=(prometheus prometheus-alertmanager docker-compose python3-venv git restic procps iproute2
               chromium)
+# The Docker runtime (issue 10): the engine (dockerd; some machines only carry a client in
+# /usr/local/bin), debootstrap for the local base image, a local image registry.
+APT_PACKAGES+=(docker.io debootstrap docker-registry)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi

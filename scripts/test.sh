@@ -8,5 +8,8 @@ echo "== ruff"; ruff check runner tests tasks.py bench projects
 echo "== mypy"; mypy
 echo "== import layers"; lint-imports --no-cache
 echo "== validate + render --check"; inv validate && inv render --check
+# The container tests need an engine: started once (host networking only) and left running,
+# so its image and layer cache serve the next run on this machine too.
+echo "== dockerd"; bash scripts/dockerd.sh
 # A basetemp of our own: pytest prunes old pytest-N dirs of other sessions on the machine.
 echo "== pytest"; pytest -q --durations=12 --basetemp="$(mktemp -d)/pytest" "$@"

@@ -189,6 +189,8 @@ class EscalationLevel(StrictModel):
     match: list[Selector] = []
     routes: list[Name] = []  # notification sinks notified at once
     escalate_to: list[Name] = []  # sinks notified when not acknowledged in response_min
+
+
 class VerifySpec(StrictModel):
     """What ``inv verify`` expects of the running platform (``runner.verify``)."""
 
@@ -201,11 +203,26 @@ class VerifySpec(StrictModel):
     listen: Host = "127.0.0.1"  # the address replicas must bind; 0.0.0.0 only if said here
 
 
+class RegistrySpec(StrictModel):
+    """Where ``inv push`` sends service images. ``local``: the toolkit runs Debian's
+    ``docker-registry`` on host:port (storage under the state dir); otherwise one that
+    exists already (host:port as image names spell it)."""
+
+    host: Host = "127.0.0.1"
+    port: Port = 5001
+    local: bool = True
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
 class PlatformSpec(StrictModel):
     environment: Name = "dev"
     runtime: Literal["local", "docker", "swarm", "kubernetes"] = "local"
     state_dir: Line = ".state"
     mlflow: MlflowSpec = MlflowSpec()
+    registry: RegistrySpec = RegistrySpec()  # container images (runtime docker/swarm)
     monitoring: MonitoringSpec
     maintenance: MaintenanceSpec = MaintenanceSpec()
     notifications: list[NotificationSink] = []
