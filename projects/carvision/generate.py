@@ -13,11 +13,10 @@ for drift drills.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
+
+from runner.ml import generator_cli
 
 # model, price new (USD), type, usual cylinders, share sold as 4wd, share diesel
 CATALOG = (
@@ -170,14 +169,8 @@ def generate(rows: int = 51_525, seed: int = 42, shift: float = 0.0) -> pd.DataF
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=51_525)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--shift", type=float, default=0.0, help="0 = none, 1 = strong drift")
-    parser.add_argument("--out", type=Path, default=Path("data/raw/vehicles_us.csv"))
-    args = parser.parse_args(argv)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    generate(args.rows, args.seed, args.shift).to_csv(args.out, index=False)
+    generator_cli.run(generate, rows=51_525, out="data/raw/vehicles_us.csv",
+                      description=__doc__.splitlines()[0], argv=argv)
 
 
 if __name__ == "__main__":

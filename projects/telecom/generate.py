@@ -12,11 +12,10 @@ with no texts at all, and a few idle months with no calls. Seeded and determinis
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
+
+from runner.ml import generator_cli
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -73,14 +72,8 @@ def generate(rows: int = 3_214, seed: int = 42, shift: float = 0.0) -> pd.DataFr
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=3_214)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--shift", type=float, default=0.0, help="0 = none, 1 = strong drift")
-    parser.add_argument("--out", type=Path, default=Path("data/raw/users_behavior.csv"))
-    args = parser.parse_args(argv)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    generate(args.rows, args.seed, args.shift).to_csv(args.out, index=False)
+    generator_cli.run(generate, rows=3_214, out="data/raw/users_behavior.csv",
+                      description=__doc__.splitlines()[0], argv=argv)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 
 - ``contract.py``: ``CONTRACT = DatasetSchema(...)`` (raw columns, target, model name);
 - ``features.py``: derived features, if any (a ``Derivation`` the contract refers to);
-- ``generate.py``: the data generator (``--rows --seed --shift --out``);
+- ``generate.py``: ``generate(rows, seed, shift)`` and ``runner.ml.generator_cli.run`` for
+  its command line (``--rows --seed --shift --out``);
 - ``service.py``: ``SERVICE = from_schema(CONTRACT, ...)``, the serving surface;
 - ``params.yaml`` and ``dvc.yaml``: training settings and the pipeline;
 - ``tests/fixtures/sample_request.json``: the smoke and health self-test record.
@@ -13,8 +14,8 @@ Project files are imported as the package ``projects.<name>`` whatever ``sys.pat
 holds (no ``__init__.py`` needed), so they import each other relatively
 (``from .contract import CONTRACT``) and a function pickled into a model is named
 ``projects.<name>.features.<function>`` on every machine. Project files import from the
-toolkit only ``runner.ml.schemas`` (the contract types) and ``runner.serving.records``
-(the service built from a contract).
+toolkit only ``runner.ml.schemas`` (the contract types), ``runner.serving.records``
+(the service built from a contract) and ``runner.ml.generator_cli`` (the generator flags).
 """
 
 from __future__ import annotations
