@@ -15,7 +15,7 @@ from invoke import Context, task
 def validate(c: Context, env: str = "dev") -> None:
     """Validate every spec; print one line per problem (file:line:col field: message)."""
     from runner.cli import run
-    from runner.spec.validate_command import validate_command
+    from runner.commands.validate import validate_command
 
     run(validate_command, env=env)
 
@@ -81,22 +81,28 @@ def plan(c: Context, json: bool = False, env: str = "dev") -> None:
 
 
 @task(help={"watch": "keep converging every SECONDS (self-heal)", "json": "JSON output",
-            "env": "environment overlay"})
-def reconcile(c: Context, watch: float = 0.0, json: bool = False, env: str = "dev") -> None:
+            "env": "environment overlay",
+            "force": "change even inside a freeze window (needs --reason; audited)",
+            "reason": "why a freeze window is overridden (audit log)"})
+def reconcile(c: Context, watch: float = 0.0, json: bool = False, env: str = "dev",
+              force: bool = False, reason: str = "") -> None:
     """Converge actual state to the specs through the playbooks (idempotent)."""
     from runner.cli import exit_with, run
     from runner.commands.converge import reconcile_command
 
-    exit_with(run(reconcile_command, env_name=env, as_json=json, watch=watch))
+    exit_with(run(reconcile_command, env_name=env, as_json=json, watch=watch, force=force,
+                  reason=reason))
 
 
-@task(help={"service": "service name", "reason": "why (audit log)", "env": "environment overlay"})
-def deploy(c: Context, service: str, reason: str = "", env: str = "dev") -> None:
+@task(help={"service": "service name", "reason": "why (audit log)", "env": "environment overlay",
+            "force": "deploy even inside a freeze window (needs --reason; audited)"})
+def deploy(c: Context, service: str, reason: str = "", env: str = "dev",
+           force: bool = False) -> None:
     """Deploy one service to its spec (health-gated, automatic rollback on failure)."""
     from runner.cli import exit_with, run
     from runner.commands.converge import deploy_command
 
-    exit_with(run(deploy_command, service=service, env_name=env, reason=reason))
+    exit_with(run(deploy_command, service=service, env_name=env, reason=reason, force=force))
 
 
 @task(help={"service": "service name", "to_revision": "revision number (default: previous)",
@@ -201,15 +207,16 @@ def drift(c: Context, service: str, current: str = "", reference: str = "", html
 @task(help={"service": "service name", "data": "labelled CSV to train on (default: DVC data)",
             "promote": "promote a winner: spec commit + deploy (--no-promote: register only)",
             "reason": "why (commit message and audit log)", "json": "print JSON",
-            "env": "environment overlay"})
+            "env": "environment overlay",
+            "force": "promote even inside a freeze window (needs --reason; audited)"})
 def retrain(c: Context, service: str, data: str = "", promote: bool = True, reason: str = "",
-            json: bool = False, env: str = "dev") -> None:
+            json: bool = False, env: str = "dev", force: bool = False) -> None:
     """Retrain, gate the candidate against the champion, promote a winner (exit 4: rejected)."""
     from runner.cli import exit_with, run
     from runner.lifecycle.retrain import retrain_command
 
     exit_with(run(retrain_command, service, data=data, promote=promote, reason=reason, env=env,
-                  as_json=json))
+                  as_json=json, force=force))
 
 
 @task(help={"service": "service name", "data": "recent labelled CSV",
@@ -287,3 +294,36 @@ def push(c: Context, env: str = "dev", service: str = "") -> None:
     from runner.commands.images_command import push_command
 
     exit_with(run(push_command, env_name=env, service=service or None))
+
+
+# ----------------------------------------------------------------- maintenance (issue 11)
+
+
+@task(help={"env": "environment overlay", "check": "change nothing; list what clean-up "
+            "would delete (runs outside a window too)",
+            "force": "run outside a maintenance window (needs --reason; audited)",
+            "reason": "why it runs outside a window (audit log)",
+            "skip": "steps to leave out, comma-separated: backup,audit,cleanup,restart,watch "
+                    "(audited)",
+            "watch": "seconds to watch after the restart (default: maintenance.watch_s)"})
+def maintenance(c: Context, env: str = "dev", check: bool = False, force: bool = False,
+                reason: str = "", skip: str = "", watch: float = -1.0) -> None:
+    """The runbook's maintenance: notify, backup, pip-audit, sqlite upkeep, clean-up,
+    rolling restart, health, watch, notify; only inside a maintenance window."""
+    from runner.cli import exit_with, run
+    from runner.commands.maintenance import maintenance_command
+
+    exit_with(run(maintenance_command, env, force=force, reason=reason, check=check,
+                  skip=skip, watch_s=None if watch < 0 else watch))
+
+
+@task(help={"env": "environment overlay", "count": "openings to list per kind",
+            "json": "print JSON", "notify": "send the advance notices that are due "
+            "(maintenance.notice_min; each opening once)"})
+def windows(c: Context, env: str = "dev", count: int = 3, json: bool = False,
+            notify: bool = False) -> None:
+    """Maintenance and freeze windows: open now, and the next openings of each kind."""
+    from runner.cli import exit_with, run
+    from runner.commands.maintenance import windows_command
+
+    exit_with(run(windows_command, env, count=count, as_json=json, notify=notify))

@@ -19,6 +19,7 @@ def toolkit_modules() -> dict[str, type[Module]]:
     """Every toolkit module by task key (a fresh dict)."""
     # Imported on call: `inv --list` and built-in-only runs do not pay for these packages.
     from runner.lifecycle.retrain_modules import retrain_modules
+    from runner.maintenance.modules import maintenance_modules
     from runner.operations.service_modules import service_modules
 
-    return {**service_modules(), **retrain_modules()}
+    return {**service_modules(), **retrain_modules(), **maintenance_modules()}

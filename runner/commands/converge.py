@@ -41,6 +41,8 @@ def reconcile_command(
     watch: float = 0.0,
     root: Path | None = None,
     max_rounds: int | None = None,
+    force: bool = False,
+    reason: str = "",
 ) -> int:
     """Converge once, or every ``watch`` seconds until interrupted (self-heal)."""
     from runner.reconcile import apply
@@ -50,7 +52,7 @@ def reconcile_command(
         started = time.monotonic()
         try:
             env = open_env(root, env_name, quiet=as_json)  # re-read specs: a commit may change
-            result = apply(env)
+            result = apply(env, force=force, reason=reason)
         except (TemporaryError, SpecError) as exc:
             if watch <= 0:
                 raise
@@ -71,14 +73,14 @@ def reconcile_command(
 
 
 def deploy_command(service: str, env_name: str = "dev", reason: str = "",
-                   watch_s: float | None = None) -> int:
+                   watch_s: float | None = None, force: bool = False) -> int:
     """Deploy one service to its spec through the deploy playbook (under the lock)."""
     from runner.reconcile import apply
 
     env = open_env(None, env_name)
     if service not in env.platform.services:
         raise PermanentError(f"{service} is not in the specs ({', '.join(env.platform.services)})")
-    result = apply(env, services=[service], watch_s=watch_s)
+    result = apply(env, services=[service], watch_s=watch_s, force=force, reason=reason)
     print(result.render())
     return 0 if result.ok else 1
 

@@ -37,20 +37,26 @@ def commit_message(ctx: ServiceContext, outcome: dict[str, Any], reason: str) ->
 
 
 def promote(ctx: ServiceContext, outcome: dict[str, Any], *, actor: str, reason: str,
-            deploy: bool = True) -> dict[str, Any]:
-    """Edit + commit the spec, audit it, deploy; returns what happened (``ok``, ``msg``)."""
+            deploy: bool = True, force: bool = False) -> dict[str, Any]:
+    """Edit + commit the spec, audit it, deploy; returns what happened (``ok``, ``msg``).
+
+    Inside a freeze window: refused before the spec is touched, unless ``force``."""
     from runner.operations import holding_apply_lock, open_env
+    from runner.schedule.gates import refuse_if_frozen
 
     env = open_env(ctx.root, ctx.env, quiet=True)
     try:
         with holding_apply_lock(env):
-            return _promote_locked(env, ctx, outcome, actor=actor, reason=reason, deploy=deploy)
+            refuse_if_frozen(env, f"promote {ctx.name} to v{outcome['candidate_version']}",
+                             service=ctx.name, force=force, reason=reason)
+            return _promote_locked(env, ctx, outcome, actor=actor, reason=reason, deploy=deploy,
+                                   force=force)
     finally:
         env.store.close()
 
 
 def _promote_locked(env: Env, ctx: ServiceContext, outcome: dict[str, Any], *, actor: str,
-                    reason: str, deploy: bool) -> dict[str, Any]:
+                    reason: str, deploy: bool, force: bool = False) -> dict[str, Any]:
     from runner.operations.specedit import commit_spec, edit_service_spec, restored_on_failure
     from runner.spec import load_platform
 
@@ -75,7 +81,7 @@ def _promote_locked(env: Env, ctx: ServiceContext, outcome: dict[str, Any], *, a
     from runner.reconcile import apply
 
     env.reload()  # the committed spec
-    applied = apply(env, services=[ctx.name])
+    applied = apply(env, services=[ctx.name], force=force, reason=reason)
     result["deployed"] = True
     result["ok"] = applied.ok
     result["msg"] = "; ".join(o.msg for o in applied.outcomes) or "already serving"

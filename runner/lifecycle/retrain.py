@@ -1,10 +1,11 @@
 """``inv retrain``: run ``playbooks/retrain.yaml`` through the playbook engine, then say
 what happened in one paragraph (promoted, registered only, rejected and why).
 
-Exit codes: 0 the candidate passed the gate (and was promoted and deployed when asked),
-4 the gate rejected it (registered, not promoted: the champion keeps serving), 1 any
-failure (bad data stops at validation with the column named; a failed deploy was rolled
-back by the deploy playbook).
+Exit codes: 0 the candidate passed the gate (and was promoted and deployed when asked)
+or was held (equivalent to the champion under ``gate.promote_when: better``: registered,
+the champion keeps serving), 4 the gate rejected it (registered, not promoted: the
+champion keeps serving), 1 any failure (bad data stops at validation with the column
+named; a failed deploy was rolled back by the deploy playbook).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ PLAYBOOK = "playbooks/retrain.yaml"
 
 
 def retrain(root: Path, service: str, *, data: str = "", promote: bool = True,
-            reason: str = "", env: str = "dev", quiet: bool = False) -> dict[str, Any]:
+            reason: str = "", env: str = "dev", quiet: bool = False,
+            force: bool = False) -> dict[str, Any]:
     """Run the retrain play; return the comparison (and promotion) of this run."""
     import sys
 
@@ -31,7 +33,7 @@ def retrain(root: Path, service: str, *, data: str = "", promote: bool = True,
     result = run_playbook(
         root / PLAYBOOK,
         {"service": service, "data": data_arg, "promote": promote,
-         "reason": reason or "manual retrain", "environment": env},
+         "reason": reason or "manual retrain", "environment": env, "force": force},
         root=root, state_dir=ctx.state, output=None if quiet else sys.stderr,
         modules=retrain_modules(),
     )
@@ -54,11 +56,17 @@ def render(out: dict[str, Any], promote: bool) -> str:
     if comp is None:
         return f"retrain failed: {out.get('error', 'see the play output')}"
     lines = [f"candidate v{comp['candidate_version']} vs champion "
-             f"v{comp['champion_version']} on {comp['holdout_rows']} held-out rows",
-             f"  candidate: {comp['candidate']}", f"  champion:  {comp['champion']}",
-             comp["summary"]]
+             f"v{comp['champion_version']} on {comp['holdout_rows']} held-out rows"]
+    lines.append(comp.get("block") or f"  candidate: {comp['candidate']}\n"
+                                      f"  champion:  {comp['champion']}")
+    lines.append(comp["summary"])
     promo = out.get("promotion")
-    if not comp["passed"]:
+    outcome = comp.get("outcome", "promote" if comp["passed"] else "reject")
+    if outcome == "hold":
+        lines.append(f"HELD: v{comp['candidate_version']} is equivalent to the champion, not "
+                     f"better; v{comp['champion_version']} keeps serving (gate.promote_when: "
+                     f"better); v{comp['candidate_version']} is registered (alias challenger)")
+    elif not comp["passed"]:
         lines.append(f"NOT PROMOTED: the champion v{comp['champion_version']} keeps serving; "
                      f"v{comp['candidate_version']} is registered (alias challenger)")
     elif promo:
@@ -75,12 +83,15 @@ def render(out: dict[str, Any], promote: bool) -> str:
 
 
 def retrain_command(service: str, data: str = "", promote: bool = True, reason: str = "",
-                    env: str = "dev", as_json: bool = False, root: Path | None = None) -> int:
+                    env: str = "dev", as_json: bool = False, root: Path | None = None,
+                    force: bool = False) -> int:
     from runner.errors import PermanentError
     from runner.state.paths import repo_root
 
+    if force and not reason.strip():  # the default reason would hide why a freeze was forced
+        raise PermanentError("--force needs --reason TEXT (it goes to the audit log)")
     out = retrain((root or repo_root()).resolve(), service, data=data, promote=promote,
-                  reason=reason, env=env, quiet=as_json)
+                  reason=reason, env=env, quiet=as_json, force=force)
     if as_json:
         print(json.dumps(out, indent=2, default=str))
     else:
@@ -88,6 +99,8 @@ def retrain_command(service: str, data: str = "", promote: bool = True, reason: 
     comp = out.get("comparison")
     if comp is None:
         raise PermanentError(f"retrain {service}: {out.get('error', 'failed')}")
+    if comp.get("outcome") == "hold":
+        return 0  # nothing wrong and nothing gained: the champion keeps serving
     if not comp["passed"]:
         return EXIT_REJECTED
     return 0 if out["ok"] else 1

@@ -106,6 +106,7 @@ class RetrainGate(Module):
 class PromoteArgs(RunArgs):
     reason: str = ""
     deploy: bool = True
+    force: bool = False  # inside a freeze window (audited with the reason)
 
 
 class Promote(Module):
@@ -124,7 +125,7 @@ class Promote(Module):
         if not outcome["passed"]:
             return Result(failed=True, msg=f"refusing to promote: {outcome['summary']}")
         done = promote(svc, outcome, actor=_actor(), reason=args.reason or "retrain",
-                       deploy=args.deploy)
+                       deploy=args.deploy, force=args.force)
         (Path(args.run_dir) / "promotion.json").write_text(json.dumps(done, indent=2))
         return Result(changed=True, failed=not done["ok"], data=done,
                       msg=f"v{done['from_version']} -> v{done['to_version']} "

@@ -4,8 +4,10 @@ Each step reads and writes files in one run folder (``<state>/lifecycle/<service
 <stamp>/``: ``train.csv``, ``holdout.csv``, ``model.joblib``, ``comparison.json``), so a
 failed run can be inspected afterwards and the playbook passes only that folder between
 tasks. Training reuses the projects' own pipeline (``runner.ml.modeling.build_model``
-with the project's ``params.yaml``), the metrics are ``runner.ml.evaluate.score`` and
-registration is ``runner.ml.registry.register`` (skops, idempotent on the model hash).
+with the project's ``params.yaml``), the comparison is a paired bootstrap of both
+models' held-out predictions (``runner.lifecycle.paired``) gated by
+``runner.lifecycle.gate``, and registration is ``runner.ml.registry.register`` (skops,
+idempotent on the model hash).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def train(ctx: ServiceContext, run_dir: Path) -> dict[str, Any]:
     import joblib
     import pandas as pd
     from sklearn.model_selection import train_test_split
+    from threadpoolctl import threadpool_limits
 
     from runner.ml.data_validation import validate_frame
     from runner.ml.modeling import build_model
@@ -88,7 +91,10 @@ def train(ctx: ServiceContext, run_dir: Path) -> dict[str, Any]:
                                          stratify=stratify)
     model = build_model(schema, params.get("train", {}))
     started = time.perf_counter()
-    model.fit(train_df[schema.feature_names], train_df[schema.target.name])
+    # The variable above only counts if OpenMP was not loaded yet (a long-lived process
+    # may have imported sklearn already); the limit holds either way.
+    with threadpool_limits(1):
+        model.fit(train_df[schema.feature_names], train_df[schema.target.name])
     took = time.perf_counter() - started
     joblib.dump(model, run_dir / "model.joblib")
     train_df.to_csv(run_dir / "train.csv", index=False)
@@ -97,14 +103,14 @@ def train(ctx: ServiceContext, run_dir: Path) -> dict[str, Any]:
             "train_s": round(took, 2), "model": str(run_dir / "model.joblib")}
 
 
-def champion_metrics(ctx: ServiceContext, holdout: Any) -> tuple[dict[str, float] | None, str]:
-    """The serving (spec-pinned) model scored on ``holdout``; None with the reason if it
-    cannot be (not registered, or it fails on these rows)."""
+def champion_predictions(ctx: ServiceContext, holdout: Any) -> tuple[Any | None, str]:
+    """The serving (spec-pinned) model's predictions on ``holdout``; None with the reason
+    if there are none (not registered, or it fails on these rows)."""
     import mlflow.sklearn
     from mlflow.exceptions import MlflowException
 
     from runner.ml import registry
-    from runner.ml.evaluate import score
+    from runner.ml.evaluate import predict
 
     name, version = ctx.spec.model.name, ctx.spec.model.version
     registry.client(ctx.root)
@@ -113,50 +119,60 @@ def champion_metrics(ctx: ServiceContext, holdout: Any) -> tuple[dict[str, float
     except (MlflowException, OSError) as exc:
         return None, f"champion v{version} not loadable: {str(exc).splitlines()[0][:120]}"
     try:
-        return score(model, ctx.schema, holdout), f"champion v{version}"
+        return predict(model, ctx.schema, holdout), f"champion v{version}"
     except Exception as exc:  # a champion that cannot score the data cannot block a retrain
         return None, f"champion v{version} failed on the held-out rows: {type(exc).__name__}"
 
 
+def gate_seed(params: dict[str, Any]) -> int:
+    """The seed of the gate's resampling: the project's split seed, so a run is repeatable."""
+    return int(params.get("prepare", {}).get("seed", 0))
+
+
 def compare_and_register(ctx: ServiceContext, run_dir: Path, dataset: dict[str, Any],
                          actor: str) -> dict[str, Any]:
-    """Score candidate and champion on the same held-out rows, gate, register the candidate
-    with the comparison as tags, point the ``challenger`` alias at it; audit everything."""
+    """Candidate and champion paired on the same held-out rows (bootstrap intervals), the
+    gate, the candidate registered with the decision as tags, the ``challenger`` alias
+    pointed at it; audit everything."""
     import joblib
     import pandas as pd
 
+    from runner.lifecycle.paired import compare
     from runner.ml import registry
     from runner.ml.data_validation import validate_frame
-    from runner.ml.evaluate import rounded, score
+    from runner.ml.evaluate import predict, rounded
     from runner.ml.stages import git_commit, load_params
     from runner.state import StateStore
 
     schema = ctx.schema
+    gate = ctx.spec.gate
+    params = load_params(ctx.project_dir)
     holdout = validate_frame(pd.read_csv(run_dir / "holdout.csv"), schema)
-    candidate = rounded(score(joblib.load(run_dir / "model.joblib"), schema, holdout))
-    champion, champion_note = champion_metrics(ctx, holdout)
-    champion = rounded(champion) if champion is not None else None
-    decision = apply_gate(ctx.spec.gate, candidate, champion)
-    metric = ctx.spec.gate.metric
+    y = holdout[schema.target.name].to_numpy()
+    mine = predict(joblib.load(run_dir / "model.joblib"), schema, holdout)
+    theirs, champion_note = champion_predictions(ctx, holdout)
+    comparison = compare(schema.task, y, mine, theirs, level=gate.confidence,
+                         seed=gate_seed(params))
+    decision = apply_gate(gate, comparison)
+    candidate = rounded(decision.candidate)
+    champion = rounded(decision.champion) if decision.champion is not None else None
+    title = (f"gate for {schema.model_name}: candidate vs {champion_note}"
+             if theirs is not None else f"gate for {schema.model_name}: first candidate "
+                                        f"({champion_note or 'no champion'})")
+    block = decision.block(title)
     tags = {
         "data_version": dataset["data_version"], "git_commit": git_commit(ctx.root),
         "data_file": Path(dataset["path"]).name, "retrain.run": run_dir.name,
-        "gate.decision": "passed" if decision.passed else "rejected",
         "gate.champion_version": str(ctx.spec.model.version),
         "gate.champion": champion_note,
-        f"gate.candidate.{metric}": f"{candidate.get(metric, float('nan')):.4f}",
-        "gate.comparison": json.dumps({"candidate": candidate, "champion": champion},
-                                      sort_keys=True),
-        "gate.reasons": "; ".join(decision.reasons)[:4000] or "-",
+        **decision.tags(),
     }
-    if champion is not None and metric in champion:
-        tags[f"gate.champion.{metric}"] = f"{champion[metric]:.4f}"
     sample = holdout[schema.feature_names].head(50).copy()
     numeric = [c.name for c in schema.features if c.numeric]
     sample[numeric] = sample[numeric].astype("float64")
     result = registry.register(
         root=ctx.root, schema=schema, model_path=run_dir / "model.joblib",
-        metrics={"model": candidate}, params=load_params(ctx.project_dir), tags=tags,
+        metrics={"model": candidate}, params=params, tags=tags,
         signature_frame=sample,
     )
     version = int(result["version"])
@@ -170,8 +186,10 @@ def compare_and_register(ctx: ServiceContext, run_dir: Path, dataset: dict[str, 
     outcome = {
         "service": ctx.name, "candidate_version": version, "new_version": result["new"],
         "champion_version": ctx.spec.model.version, "champion_note": champion_note,
-        "passed": decision.passed, "summary": decision.summary, "reasons": decision.reasons,
-        "checks": decision.checks, "candidate": candidate, "champion": champion,
+        "passed": decision.passed, "outcome": decision.outcome, "verdict": decision.verdict,
+        "summary": decision.summary, "reasons": decision.reasons, "checks": decision.checks,
+        "block": block, "gate": decision.as_dict(),
+        "candidate": candidate, "champion": champion,
         "holdout_rows": len(holdout), "data": dataset["path"],
         "data_version": dataset["data_version"], "run_dir": str(run_dir),
     }
@@ -181,10 +199,10 @@ def compare_and_register(ctx: ServiceContext, run_dir: Path, dataset: dict[str, 
         store.audit("alias", actor=actor, service=ctx.name, outcome="ok",
                     model=schema.model_name, alias="challenger", version=version,
                     reason=f"retrain candidate ({decision.summary[:200]})")
-        store.audit("retrain", actor=actor, service=ctx.name,
-                    outcome="passed" if decision.passed else "rejected",
+        store.audit("retrain", actor=actor, service=ctx.name, outcome=decision.word,
                     candidate_version=version, champion_version=ctx.spec.model.version,
-                    reason=decision.summary, candidate=candidate, champion=champion,
+                    reason=decision.summary, verdict=decision.verdict,
+                    candidate=candidate, champion=champion,
                     data_version=dataset["data_version"])
     finally:
         store.close()

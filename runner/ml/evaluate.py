@@ -57,13 +57,20 @@ def regression_metrics(y_true: Any, pred: Any) -> dict[str, float]:
     }
 
 
+def predict(model: Any, schema: DatasetSchema, frame: pd.DataFrame) -> Any:
+    """What the metrics are computed from: positive-class probabilities, or predictions."""
+    x = frame[schema.feature_names]
+    if schema.task == "classification":
+        return model.predict_proba(x)[:, 1]
+    return model.predict(x)
+
+
 def score(model: Any, schema: DatasetSchema, test: pd.DataFrame) -> dict[str, float]:
     """Metrics of ``model`` on ``test`` (a validated frame with the target column)."""
-    x = test[schema.feature_names]
     y = test[schema.target.name]
     if schema.task == "classification":
-        return classification_metrics(y, model.predict_proba(x)[:, 1])
-    return regression_metrics(y, model.predict(x))
+        return classification_metrics(y, predict(model, schema, test))
+    return regression_metrics(y, predict(model, schema, test))
 
 
 def beats(model: dict[str, float], baseline: dict[str, float], metric: str) -> bool:

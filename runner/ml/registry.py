@@ -45,12 +45,21 @@ def artifact_location(root: Path, experiment: str) -> str:
 
 def client(root: Path) -> MlflowClient:
     """A client for tracking and registry at :func:`tracking_uri`; sets mlflow's globals too."""
+    return client_for(tracking_uri(root))
+
+
+def client_for(uri: str, *, set_globals: bool = True) -> MlflowClient:
+    """The one way we open MLflow: tracking and registry pinned to the same store ``uri``.
+
+    ``mlflow.set_registry_uri`` exports ``MLFLOW_REGISTRY_URI`` to child processes, and a
+    registry URI inherited from a parent would otherwise win over the tracking URI, so
+    both are always set together (``set_globals`` also for mlflow's fluent API)."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    uri = tracking_uri(root)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    if set_globals:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import PermanentError, ToolkitError
+from runner.locations import repo_root
 from runner.ml.project import load_project
 from runner.ml.schemas import DatasetSchema
 
@@ -42,16 +43,6 @@ def load_params(project_dir: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PermanentError("params.yaml must be a mapping", field=str(path))
     return data
-
-
-def repo_root(start: Path) -> Path:
-    """``MLGITOPS_ROOT``, else the nearest parent of ``start`` with ``.dvc`` (or ``.git``)."""
-    if os.environ.get("MLGITOPS_ROOT"):
-        return Path(os.environ["MLGITOPS_ROOT"]).resolve()
-    for candidate in (start, *start.parents):
-        if (candidate / ".dvc").is_dir() or (candidate / ".git").exists():
-            return candidate
-    return start
 
 
 def git_commit(cwd: Path) -> str:
@@ -141,7 +132,7 @@ def register(project_dir: Path, schema: DatasetSchema) -> str:
 
     metrics = json.loads((project_dir / METRICS).read_text())
     params = load_params(project_dir)
-    root = repo_root(project_dir)
+    root = repo_root(project_dir)  # runner.locations: one rule everywhere
     raw = project_dir / "data" / "raw" / schema.raw_file
     sample = _read_prepared(project_dir, schema, "test")[schema.feature_names].head(50)
     # Numbers as doubles in the signature: requests may leave any nullable one empty, and

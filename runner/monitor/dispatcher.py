@@ -3,7 +3,7 @@
 Order matters: the audit event is written first (a crash later still leaves the record),
 then the alert actions, then the notification sinks (``notify``, which the server calls
 outside its alert lock: a slow sink must not hold up the next alert). Procedures run as
-detached child processes (``python -m runner.monitor.procedure``) so the webhook answers
+detached child processes (``python -m runner.commands.alert_procedure``) so the webhook answers
 Alertmanager in milliseconds; a reaper thread per child collects its exit status.
 Alert times are receipt times (``with_receipt_times``), never the payload's.
 """
@@ -179,7 +179,7 @@ def _act(decision: actions.Decision, alert: Alert, ctx: Context) -> dict[str, An
 
 
 def procedure_argv(decision: actions.Decision, ctx: Context) -> list[str]:
-    argv = [sys.executable, "-m", "runner.monitor.procedure", decision.playbook,
+    argv = [sys.executable, "-m", "runner.commands.alert_procedure", decision.playbook,
             "--env", ctx.env]
     for name, value in sorted(decision.vars.items()):
         argv += ["-e", f"{name}={value}"]

@@ -13,10 +13,10 @@ def set_production_alias(tracking_uri: str, model: str, version: int) -> str:
     if alias_version(tracking_uri, model, "production") == version:
         return f"production -> v{version} (unchanged)"
     try:
-        from mlflow import MlflowClient  # heavy: only when the alias must move
+        from runner.ml.registry import client_for  # heavy: only when the alias must move
 
-        MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri
-                     ).set_registered_model_alias(model, "production", str(version))
+        client_for(tracking_uri, set_globals=False).set_registered_model_alias(
+            model, "production", str(version))
     except Exception as exc:  # noqa: BLE001 - see the docstring
         return f"production alias not set: {type(exc).__name__}: {str(exc)[:200]}"
     return f"production -> v{version}"

@@ -9,7 +9,6 @@ the returned ``RunResult`` (``exit_code`` 1 when one went unrescued).
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from runner.errors import PlaybookError
+from runner.locations import repo_root
 from runner.playbook.codecache import CodeCache
 from runner.playbook.loader import load_playbook
 from runner.playbook.modules import Module, ModuleSet
@@ -29,19 +29,6 @@ from runner.playbook.templating import Templar
 
 _INT = re.compile(r"^-?(0|[1-9][0-9]*)$")
 _FLOAT = re.compile(r"^-?[0-9]+\.[0-9]+$")
-
-
-def _root() -> Path:
-    """MLGITOPS_ROOT, else the nearest parent holding specs/platform.yaml, else the cwd.
-
-    The same rule as runner.state.paths.repo_root, without importing the state package
-    (sqlite and friends) on the playbook start-up path."""
-    env = os.environ.get("MLGITOPS_ROOT")
-    if env:
-        return Path(env).resolve()
-    here = Path.cwd().resolve()
-    return next((p for p in (here, *here.parents) if (p / "specs" / "platform.yaml").is_file()),
-                here)
 
 
 def run_playbook(
@@ -70,7 +57,7 @@ def run_playbook(
     (parsecache.py) instead of reusing the validated form of an unchanged file."""
     stream = sys.stdout if output == "stdout" else output
     start = time.perf_counter()
-    root = root or _root()
+    root = root or repo_root()
     state = state_dir or default_state_dir(root)
     templar = Templar(CodeCache.for_state_dir(state))
     module_set = ModuleSet(modules)
@@ -150,7 +137,7 @@ def _typed(value: str) -> Any:
 
 def resolve_playbook(name: str, root: Path | None = None) -> Path:
     """``deploy`` -> ``<root>/playbooks/deploy.yaml``; a path to a file is taken as is."""
-    root = root or _root()
+    root = root or repo_root()
     given = Path(name)
     if given.suffix in (".yaml", ".yml") and given.is_file():
         return given

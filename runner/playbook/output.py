@@ -23,13 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from runner.locations import state_path
 from runner.playbook.result import RunResult, TaskRecord, render_diff
 
 
 def default_state_dir(root: Path) -> Path:
-    """MLGITOPS_STATE_DIR, else ``<root>/.state``."""
-    env = os.environ.get("MLGITOPS_STATE_DIR")
-    return Path(env) if env else root / ".state"
+    """The state directory of ``root`` (``runner.locations``: the spec's ``state_dir``)."""
+    return state_path(root)
 
 
 def _short(value: Any, limit: int = 80) -> str:

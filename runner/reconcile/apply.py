@@ -18,6 +18,7 @@ from runner.operations.locking import holding_apply_lock
 from runner.operations.workspace import Env
 from runner.reconcile.monitoring import MONITORING, apply_monitoring
 from runner.reconcile.plan import Action, Plan, make_plan
+from runner.schedule.gates import refuse_if_frozen
 from runner.state.lock import renew
 
 DEPLOY_PLAYBOOK = "playbooks/deploy.yaml"
@@ -101,6 +102,11 @@ def run_action(env: Env, action: Action, *, watch_s: float | None = None) -> Act
                          time.monotonic() - started)
 
 
+def _what(plan: Plan, services: list[str] | None) -> str:
+    names = ", ".join(f"{a.kind} {a.service}" for a in plan.changes)
+    return f"{'deploy' if services else 'reconcile'} ({names})"
+
+
 def _rollback_msg(result: Any) -> str:
     for rec in result.records:
         if rec.name and "roll" in rec.name.lower() and rec.status in ("changed", "ok"):
@@ -108,13 +114,19 @@ def _rollback_msg(result: Any) -> str:
     return "rolled back"
 
 
-def apply(env: Env, *, services: list[str] | None = None,
-          watch_s: float | None = None) -> ApplyResult:
-    """Plan and converge under the apply lock (a live holder: LockHeld at once)."""
+def apply(env: Env, *, services: list[str] | None = None, watch_s: float | None = None,
+          force: bool = False, reason: str = "") -> ApplyResult:
+    """Plan and converge under the apply lock (a live holder: LockHeld at once).
+
+    Inside a freeze window a plan that changes a revision is refused (WindowClosed)
+    unless ``force`` with ``reason``; restarting crashed replicas at their revision
+    (self-heal) is not a change of what runs and goes on."""
     began = time.monotonic()  # duration_s in the audit event feeds the exporter's histogram
     with holding_apply_lock(env) as taken_over:
         plan = make_plan(env.platform, env.runtime, env.store, tracking_uri=env.tracking_uri,
                          services=services)
+        if any(a.kind != "restart" for a in plan.changes):
+            refuse_if_frozen(env, _what(plan, services), force=force, reason=reason)
         result = ApplyResult(plan, taken_over=taken_over.describe() if taken_over else "")
         for action in plan.changes:
             env.progress(f"{action.kind} {action.service}: {action.reason}")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from runner.locations import repo_root
 from runner.render.artifacts import render_all
 from runner.render.files import CheckResult, check, check_dir, write
 from runner.spec.loader import known_environments, load_platform
 from runner.spec.schema import schema_files, write_schemas
-from runner.spec.validate_command import repo_root
 
 SCHEMA_DIR = "generated/schema"
 

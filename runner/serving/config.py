@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import PermanentError
+from runner.locations import repo_root, state_path
 
 DEFAULT_HOST = "127.0.0.1"
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -65,14 +66,8 @@ class ServingConfig:
         project_dir = Path(_required(env, "MLGITOPS_PROJECT_DIR")).resolve()
         if not (project_dir / "service.py").is_file():
             raise PermanentError(f"MLGITOPS_PROJECT_DIR={project_dir}: no service.py there")
-        state = env.get("MLGITOPS_STATE_DIR")
-        if state:
-            state_dir = Path(state)
-        elif env.get("MLGITOPS_ROOT"):
-            state_dir = Path(env["MLGITOPS_ROOT"]) / ".state"
-        else:
-            # projects/<name> sits two levels below the repository root.
-            state_dir = project_dir.parent.parent / ".state"
+        # projects/<name> sits two levels below the repository root.
+        state_dir = state_path(repo_root(project_dir.parent.parent, env), env=env)
         admin = env.get("ADMIN_PORT")
         return cls(
             service=service,

@@ -129,10 +129,11 @@ def load(
     if uri is None:
         raise RegistryError("no model configured: set MODEL_VERSION or MODEL_URI")
     if config.tracking_uri:
-        # Registry and tracking share one store; an inherited MLFLOW_REGISTRY_URI must not win.
-        mlflow.set_tracking_uri(config.tracking_uri)
-        mlflow.set_registry_uri(config.tracking_uri)
-    client = MlflowClient()
+        from runner.ml.registry import client_for
+
+        client = client_for(config.tracking_uri)
+    else:  # MLFLOW_TRACKING_URI from the environment, as mlflow reads it
+        client = MlflowClient()
     try:
         name, version, run_id, version_tags = _resolve(client, config, uri)
         model = mlflow.sklearn.load_model(uri)

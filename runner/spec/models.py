@@ -96,17 +96,41 @@ class MonitoringSpec(StrictModel):
 
 
 class WindowSpec(StrictModel):
-    """A recurring window: starts at each cron match and lasts ``duration_min``."""
+    """A recurring window: starts at each cron match and lasts ``duration_min``.
+
+    The cron is read in ``timezone`` (UTC unless set); "first Sunday of the month" is
+    croniter's ``sun#1`` (``0 2 1-7 * 0`` would mean day 1-7 OR any Sunday)."""
 
     name: Name
     cron: str
     duration_min: int = Field(ge=1, le=60 * 24 * 31)
+    timezone: str = Field(default="UTC", pattern=r"^[A-Za-z][A-Za-z0-9_+/-]{0,60}$")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}' (an IANA name: UTC, "
+                             "Europe/Berlin)") from None
+        return value
 
 
 class MaintenanceSpec(StrictModel):
     windows: list[WindowSpec] = []
     freeze: list[WindowSpec] = []
     backup_keep: int = Field(default=6, ge=1)
+    # The maintenance playbook (inv maintenance): notices go out notice_min before a
+    # window opens (inv windows --notify), the post-restart watch lasts watch_s, and
+    # clean-up deletes what is older than retention_days, never the last keep_revisions
+    # revisions of a service.
+    notice_min: int = Field(default=60, ge=0, le=60 * 24 * 14)
+    watch_s: int = Field(default=3600, ge=0, le=6 * 3600)
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    keep_revisions: int = Field(default=5, ge=1, le=1000)
 
 
 class NotificationSink(StrictModel):
@@ -178,6 +202,11 @@ class GateSpec(StrictModel):
     greater_is_better: bool = True
     guardrails: list[MetricName] = []  # each may drop at most guardrail_max_drop
     guardrail_max_drop: Ratio = 0.05
+    # The gate compares interval bounds (runner.lifecycle.gate): their confidence level,
+    # and whether a candidate that is equivalent (not worse, not shown better) replaces
+    # the champion.
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    promote_when: Literal["not_worse", "better"] = "not_worse"
 
 
 class HealthSpec(StrictModel):

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from runner.errors import LockHeld
-from runner.runtime.process import alive, start_time
+from runner.state.process_identity import alive, start_time
 from runner.state.state_store import StateStore
 
 LOCK_NAME = "apply"

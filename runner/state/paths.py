@@ -13,29 +13,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from runner import locations
+
 
 def repo_root() -> Path:
-    """The repository root: ``MLGITOPS_ROOT``, else the nearest parent holding ``specs/``."""
-    env = os.environ.get("MLGITOPS_ROOT")
-    if env:
-        return Path(env).resolve()
-    here = Path.cwd().resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "specs" / "platform.yaml").is_file():
-            return candidate
-    return here
+    """The repository root (``runner.locations.repo_root``: one rule everywhere)."""
+    return locations.repo_root()
 
 
-def state_dir(root: Path | None = None, configured: str = ".state") -> Path:
-    """The state directory: ``MLGITOPS_STATE_DIR``, else ``configured`` under the root."""
-    env = os.environ.get("MLGITOPS_STATE_DIR")
-    if env:
-        path = Path(env)
-    else:
-        path = Path(configured)
-        if not path.is_absolute():
-            path = (root or repo_root()) / path
-    return private_dir(path.resolve())
+def state_dir(root: Path | None = None, configured: str | None = None) -> Path:
+    """The state directory, created private: ``MLGITOPS_STATE_DIR``, else the spec's
+    ``state_dir`` (``configured`` if the caller loaded the spec) under the root."""
+    return private_dir(locations.state_path(root, configured))
 
 
 PRIVATE_UMASK = 0o077  # for child processes writing under the state directory

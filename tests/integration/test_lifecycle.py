@@ -5,11 +5,12 @@ a temporary git repo with the real specs, a real MLflow sqlite registry, real re
 One ordered scenario (each step needs the previous one's state):
 1. first model: retrain registers v1 (no champion) and its deploy serves it;
 2. simulated drift -> `inv drift` share > 0.5, exit 3;
-3. retrain --promote on fresh (shifted) data under load: gate passes, spec commit,
-   deploy, /model_info shows v2, no failed request;
+3. retrain --promote on fresh (shifted) data under load: the gate's paired interval says
+   better, spec commit, deploy, /model_info shows v2, no failed request;
 4. a label-shuffled candidate is rejected: exit 4, reason printed, spec unchanged;
 5. corrupt data stops at validation naming the column, v2 keeps serving;
-6. a second promotion (v4) and a rollback: `inv history --at` right at every point.
+6. a second promotion (v4, equivalent and fresher) and a rollback: `inv history --at`
+   right at every point, and it shows the gate's interval as the reason.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def test_lifecycle_end_to_end(lab: Lab) -> None:
 
     # 1. First model: no champion yet, so only the minimum applies; the spec already pins v1
     #    (nothing to commit) and the promotion's deploy starts the first replica.
-    base = lab.generate("base.csv", 4000, 1, 0.0)
+    # A small first data set: v1 is a weaker model, so fresh data can show a real gain.
+    base = lab.generate("base.csv", 2000, 1, 0.0)
     out = _ok(lab.inv("retrain", "--service", "bankchurn", "--data", str(base)))
     assert "candidate v1" in out and "no champion" in out and "promoted: v1 -> v1" in out, out
     assert model_version(lab.port) == "1"
@@ -124,8 +126,10 @@ def test_lifecycle_end_to_end(lab: Lab) -> None:
     gauge = json.loads((lab.state / "monitor" / "drift.json").read_text())
     assert gauge["bankchurn"]["share"] == summary["share"]
 
-    # 3. Retrain on fresh data of the new population, promote under load.
-    fresh = lab.generate("fresh.csv", 5000, 2, 1.0)
+    # 3. Retrain on fresh data of the new population, promote under load. The gate compares
+    #    paired intervals on 2,000 held-out rows (fewer would leave a 0.01 regression
+    #    unresolved): the candidate is better beyond doubt.
+    fresh = lab.generate("fresh.csv", 10000, 2, 1.0)
     head = git(lab.root, "rev-parse", "HEAD")
     with Load(lab.port, sample_body(), rate=40) as load:
         proc = lab.inv("retrain", "--service", "bankchurn", "--data", str(fresh),
@@ -133,10 +137,14 @@ def test_lifecycle_end_to_end(lab: Lab) -> None:
         time.sleep(0.5)
     out = _ok(proc)
     assert "gate passed" in out and "promoted: v1 -> v2" in out, out
+    assert re.search(r"(?m)^  difference  \+0\.\d{4} \[\+0\.\d{4}, \+0\.\d{4}\] \(candidate - "
+                     r"champion, same rows\)$", out), out
+    assert re.search(r"(?m)^  verdict     better", out) and "seed 42" in out, out
     assert load.failed == 0 and load.sent > 20, load.errors[:5]
     assert model_version(lab.port) == "2"
     assert lab.spec_version() == 2
     message = git(lab.root, "log", "-1", "--format=%B")
+    assert "difference +0." in message, message
     assert git(lab.root, "rev-parse", "HEAD~1") == head
     assert message.startswith("promote bankchurn to model v2 (from v1): roc_auc"), message
     assert "gate passed" in message and "champion:" in message
@@ -176,10 +184,13 @@ def test_lifecycle_end_to_end(lab: Lab) -> None:
     out = _ok(lab.inv("data-validate", "--service", "bankchurn", "--data", str(corrupt)), code=1)
     assert "Age" in out
 
-    # 6. A second promotion, then a rollback; history answers for every moment.
-    more = lab.generate("more.csv", 8000, 3, 1.0)
+    # 6. A second promotion, then a rollback; history answers for every moment. Same
+    #    population as v2: the candidate is equivalent (no regression beyond 0.01 at 95%),
+    #    and gate.promote_when: not_worse promotes the fresher model.
+    more = lab.generate("more.csv", 20000, 3, 1.0)
     out = _ok(lab.inv("retrain", "--service", "bankchurn", "--data", str(more)))
     assert "promoted: v2 -> v4" in out, out
+    assert re.search(r"(?m)^  verdict     equivalent", out), out
     assert model_version(lab.port) == "4"
     marks["v4"] = time.time()
     _ok(lab.inv("rollback", "--service", "bankchurn", "--reason", "lifecycle test"))
@@ -195,4 +206,5 @@ def test_lifecycle_end_to_end(lab: Lab) -> None:
         assert found["spec_commit"], found
     out = _ok(lab.inv("history", "--service", "bankchurn", "--at", str(marks["v2"])))
     assert "v2" in out and "promote" in out and "lifecycle-test" in out, out
+    assert "retrain" in out and "difference +0." in out, out  # why: the gate's interval
     _ok(lab.inv("history", "--service", "bankchurn", "--at", str(marks["before"])), code=1)

@@ -268,7 +268,7 @@ def test_bad_requests_are_refused(monitor: tuple[str, Context]) -> None:
 def test_procedure_skips_a_rollback_of_a_replaced_deploy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from runner.monitor import procedure
+    from runner.commands import alert_procedure as procedure
 
     monkeypatch.setenv("MLGITOPS_ROOT", str(tmp_path))
     monkeypatch.setenv("MLGITOPS_STATE_DIR", str(tmp_path / "state"))

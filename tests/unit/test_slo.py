@@ -123,7 +123,7 @@ def _texts(errors: int, ok: int, *, health_errors: int = 0) -> list[bytes]:
 
 def _watch(serve: list[_Replica], spec: ServiceSpec, *texts: list[bytes]) -> tuple[bool, str]:
     serve.extend(_Replica(t) for t in texts)
-    return watch.watch([r.port for r in serve], for_s=0.3, interval_s=0.1, **watch.limits(spec))
+    return watch.watch([r.port for r in serve], for_s=1.0, interval_s=0.1, **watch.limits(spec))
 
 
 def test_watch_fails_at_the_critical_threshold(serve: list[_Replica], spec: ServiceSpec) -> None:
@@ -136,7 +136,7 @@ def test_watch_fails_at_the_critical_threshold(serve: list[_Replica], spec: Serv
 def test_watch_passes_below_and_ignores_probes(serve: list[_Replica], spec: ServiceSpec) -> None:
     ok, msg = _watch(serve, spec, _texts(4, 96, health_errors=500))
     assert ok, msg
-    assert msg.startswith("watched 0.3s: 100 requests, error rate 4.00%")
+    assert msg.startswith("watched 1s: 100 requests, error rate 4.00%")
 
 
 def test_watch_sums_replicas(serve: list[_Replica], spec: ServiceSpec) -> None:

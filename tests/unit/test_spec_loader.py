@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from runner.commands.validate import validate_command
 from runner.errors import SpecError
 from runner.spec import Platform, known_environments, load_platform
 from runner.spec.merge import deep_merge, merge_values
-from runner.spec.validate_command import validate_command
 from runner.spec.yamlpos import Pos, Positions, load_yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +64,14 @@ def test_platform_values(dev: Platform) -> None:
     assert ("drift_share", "retrain") in actions
     assert ("error_rate", "rollback") in actions
     assert all(a.within_deploy_window_s for a in p.alert_actions if a.playbook == "rollback")
-    assert p.maintenance.windows and p.maintenance.freeze
+    # The runbook's maintenance window everywhere; no freeze in dev (it would refuse
+    # every deploy at month end), the runbook's month-end freeze in staging and prod.
+    assert [w.cron for w in p.maintenance.windows] == ["0 2 * * sun#1"]
+    assert p.maintenance.freeze == []
+    for env in ("staging", "prod"):
+        freeze = load_platform(REPO, env).platform.maintenance.freeze
+        assert [(w.name, w.duration_min) for w in freeze] == [("month-end", 1440)]
+    assert (p.maintenance.retention_days, p.maintenance.watch_s) == (30, 3600)
 
 
 def test_overlays_raise_replicas_and_keep_the_rest() -> None:

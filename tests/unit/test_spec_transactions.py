@@ -167,8 +167,8 @@ def test_spec_edit_is_one_rename(tmp_path: Path) -> None:
 
 def test_alert_procedure_runs_under_the_apply_lock(repo: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.commands import alert_procedure as procedure
     from runner.monitor import audit_access as store
-    from runner.monitor import procedure
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     check = ("import os, sys; from pathlib import Path; from runner.state import StateStore;"
@@ -186,8 +186,8 @@ def test_alert_procedure_runs_under_the_apply_lock(repo: Path,
 
 def test_alert_procedure_waits_for_the_lock_then_gives_up(
         repo: Path, monkeypatch: pytest.MonkeyPatch, other_holder: None) -> None:
+    from runner.commands import alert_procedure as procedure
     from runner.monitor import audit_access as store
-    from runner.monitor import procedure
 
     monkeypatch.setattr(procedure, "LOCK_WAIT_S", 1.5)
     marker = repo / "ran"

@@ -113,14 +113,11 @@ class Mlflow(Module):
     Args = MlflowArgs
 
     def run(self, args: MlflowArgs, ctx: ModuleContext) -> Result:
-        import mlflow
         from mlflow.exceptions import MlflowException
-        from mlflow.tracking import MlflowClient
 
-        uri = args.tracking_uri or _tracking_uri(ctx)
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)  # one store; a registry URI set earlier must not win
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        from runner.ml.registry import client_for
+
+        client = client_for(args.tracking_uri or _tracking_uri(ctx))
         try:
             if args.action == "set_alias":
                 return self._set_alias(client, args, ctx, MlflowException)

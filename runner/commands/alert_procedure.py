@@ -1,6 +1,6 @@
 """A procedure started by an alert, run detached from the webhook process.
 
-``python -m runner.monitor.procedure PLAYBOOK [--env dev] [-e name=value ...]``
+``python -m runner.commands.alert_procedure PLAYBOOK [--env dev] [-e name=value ...]``
 
 Runs ``playbooks/PLAYBOOK.yaml`` through the playbook engine with the alert's variables
 (service, alert, fingerprint, reason, and for rollbacks the revision to undo) and writes
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from runner.errors import LockHeld, PermanentError, ToolkitError
 from runner.monitor import audit_access as store
+from runner.schedule.gates import RISK_REDUCING, refuse_if_frozen
 
 LOCK_WAIT_S = 300.0  # an apply in progress (deploy + post-deploy watch) ends well within this
 
@@ -86,6 +87,8 @@ def _run_locked(root: Path, path: Path, variables: dict[str, str], env: str
         if current is None or str(current.revision) != revision:
             now = current.revision if current else "none"
             return "skipped", f"revision {revision} of {service} is no longer current ({now})"
+    if path.stem not in RISK_REDUCING:  # a freeze window refuses all but rollbacks
+        _refuse_if_frozen(root, env, f"alert procedure {path.stem}", service)
     result = run_playbook(
         path, {**variables, "environment": env}, root=root, state_dir=state_dir(root),
         output=sys.stdout, modules=toolkit_modules(),
@@ -93,8 +96,18 @@ def _run_locked(root: Path, path: Path, variables: dict[str, str], env: str
     return ("success" if result.exit_code == 0 else "failed"), result.recap()
 
 
+def _refuse_if_frozen(root: Path, env_name: str, what: str, service: str) -> None:
+    from runner.operations import open_env
+
+    env = open_env(root, env_name, quiet=True)
+    try:
+        refuse_if_frozen(env, what, service=service)
+    finally:
+        env.store.close()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runner.monitor.procedure")
+    parser = argparse.ArgumentParser(prog="python -m runner.commands.alert_procedure")
     parser.add_argument("playbook")
     parser.add_argument("--env", default="dev")
     parser.add_argument("-e", dest="extra", action="append", default=[])
