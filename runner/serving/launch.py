@@ -328,7 +328,7 @@ def main() -> int:
         config.service,
         config.host,
         config.port,
-        config.admin_port or "none",
+        "none" if config.admin_port is None else config.admin_port or "any free port",
         config.resolved_model_uri or "unset",
     )
     server.run(sockets=sockets)
