@@ -65,8 +65,14 @@ def deploy(env: Env, name: str, *, action: Action | None = None, reason: str = "
     if check_mode:
         return Outcome(True, f"would {action.kind}: {action.reason}", None,
                        {"action": action.kind})
-    check_registry(env, name)
     svc = env.platform.service(name)
+    if env.runtime.dry_run:  # no cluster to act on: say what would run, record nothing
+        lines = env.runtime.would_run(spec, svc.replicas)
+        for line in lines:
+            env.progress(f"would run: {line}")
+        return Outcome(False, f"would {action.kind} on {env.runtime.name} (dry run): "
+                       + " && ".join(lines), None, {"action": action.kind, "would_run": lines})
+    check_registry(env, name)
     try:
         result = env.runtime.converge(spec, svc.replicas, progress=env.progress,
                                       current=list(action.observed))

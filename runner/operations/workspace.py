@@ -9,6 +9,7 @@ A command opens one ``Env`` and lends it to the playbooks it runs
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,18 @@ class Env:
         return self.root / "specs" / "services" / f"{name}.yaml"
 
 
+def compose_source(root: Path, environment: str) -> Callable[[], str]:
+    """The compose file the specs on disk render to when called (after a rollback edited
+    a spec, too): what the Swarm runtime deploys. Rendering sits above the runtimes."""
+    def compose() -> str:
+        from runner.render import render_all
+        from runner.spec import load_platform
+
+        return render_all(load_platform(root, environment))["compose.yaml"]
+
+    return compose
+
+
 def open_env(root: Path | None = None, environment: str = "dev", quiet: bool = False) -> Env:
     """Load and validate the specs (raises SpecError before anything is touched)."""
     from runner.operations.speccache import load_platform_cached
@@ -67,7 +80,7 @@ def open_env(root: Path | None = None, environment: str = "dev", quiet: bool = F
         state=state,
         store=StateStore(state),
         runtime=get_runtime(platform.platform.runtime, state=state, root=root,
-                            environment=environment),
+                            environment=environment, compose=compose_source(root, environment)),
         tracking_uri=tracking_uri(state),
         actor=actor(),
         say=(lambda _m: None) if quiet else _print,

@@ -131,6 +131,16 @@ class ServiceView:
         return fmt_num(self.spec.resources.cpu)
 
     @property
+    def cpu_reservation(self) -> str:
+        # Swarm: what a node must have free for one task; a quarter of the limit, so a
+        # start-first update (old and new task at once) still fits on a small node.
+        return fmt_num(max(0.01, round(self.spec.resources.cpu / 4, 2)))
+
+    @property
+    def memory_reservation_mb(self) -> int:
+        return max(16, self.spec.resources.memory_mb // 4)
+
+    @property
     def cpu_millis(self) -> str:
         return f"{round(self.spec.resources.cpu * 1000)}m"
 

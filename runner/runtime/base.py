@@ -123,6 +123,13 @@ class Runtime(abc.ABC):
     """Facts and actions of one runtime. Subclasses implement the four primitives."""
 
     name = "abstract"
+    # A dry runtime (kubernetes without a cluster) changes nothing: a deploy prints the
+    # commands ``would_run`` returns and records no revision.
+    dry_run = False
+
+    def would_run(self, spec: ReplicaSpec, replicas: int) -> list[str]:
+        """The command lines a converge of ``spec`` runs (dry runtimes)."""
+        return []
 
     @abc.abstractmethod
     def facts(

@@ -1,7 +1,9 @@
 """Container health check: ``python -m runner.serving.healthcheck`` exits 0 only on a 200.
 
 Images have python3 but no curl. It asks the replica's own admin port (else its public
-port): a shared public port could be answered by another replica.
+port): a shared public port could be answered by another replica. ``ADMIN_PORT=0`` (the
+compose file, for Swarm's start-first updates): the port the replica wrote to
+``admin_port_file()``.
 """
 
 from __future__ import annotations
@@ -9,10 +11,24 @@ from __future__ import annotations
 import http.client
 import os
 import sys
+import tempfile
+from pathlib import Path
+
+
+def admin_port_file() -> Path:
+    """Where a replica started with ``ADMIN_PORT=0`` writes the port it bound (the
+    container's own temporary folder: one replica per container)."""
+    return Path(tempfile.gettempdir()) / "mlgitops-admin-port"
 
 
 def main() -> int:
     port = int(os.environ.get("ADMIN_PORT") or os.environ.get("PORT") or "8000")
+    if port == 0:  # a free port the replica picked (Swarm, start-first): it wrote it down
+        try:
+            port = int(admin_port_file().read_text().strip())
+        except (OSError, ValueError):
+            print("unhealthy: the replica has not bound its admin port yet", file=sys.stderr)
+            return 1
     host = os.environ.get("HOST", "127.0.0.1")
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 (a wildcard bind is reached via loopback)
         host = "127.0.0.1"

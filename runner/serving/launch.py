@@ -48,6 +48,7 @@ from runner.serving import logfile
 from runner.serving.app import create_app
 from runner.serving.config import ServingConfig
 from runner.serving.definition import load_definition
+from runner.serving.healthcheck import admin_port_file
 from runner.serving.model_loading import ModelHolder
 
 log = logging.getLogger("mlgitops.serving")
@@ -274,6 +275,18 @@ class ReplicaServer(uvicorn.Server):
             log.warning("drain bound reached: %d connection(s) shut down", len(conns))
 
 
+def write_admin_port(port: int) -> None:
+    """Say which free port the admin socket got (``ADMIN_PORT=0``).
+
+    Swarm starts a service's new task while the old one still runs (start-first) on the
+    same host network, so a fixed admin port would collide; each task binds a free one
+    and the container's health check reads it from this file."""
+    path = admin_port_file()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{port}\n")
+    tmp.replace(path)  # the probe never reads a half-written file
+
+
 def build_server(config: ServingConfig) -> tuple[ReplicaServer, list[socket.socket]]:
     """The server and the sockets to pass to ``run``; binds now so a busy port fails early."""
     definition = load_definition(config.project_dir)
@@ -283,6 +296,8 @@ def build_server(config: ServingConfig) -> tuple[ReplicaServer, list[socket.sock
     public = bind_socket(config.host, config.port, reuse_port=True)
     if config.admin_port is not None:
         admin = bind_socket(config.host, config.admin_port, reuse_port=False)
+        if config.admin_port == 0:  # any free port: say which, for the container's probe
+            write_admin_port(int(admin.getsockname()[1]))
         sockets, deferred = [admin], public
     else:
         sockets, deferred = [public], None
@@ -318,7 +333,7 @@ def main() -> int:
         config.service,
         config.host,
         config.port,
-        config.admin_port or "none",
+        "none" if config.admin_port is None else config.admin_port or "any free port",
         config.resolved_model_uri or "unset",
     )
     server.run(sockets=sockets)

@@ -1,0 +1,243 @@
+"""The Swarm runtime end to end on a single-node swarm (advertised on 127.0.0.1, host
+network only): the stack deployed from the rendered compose file turns healthy, an update
+to an image whose health check fails is rolled back by the swarm itself, a model version
+change under keep-alive load (start-first: two tasks share the public port through
+SO_REUSEPORT), ``inv rollback`` restores the previous version, and plan is clean after
+each. The same rendered file also runs under Debian's docker-compose 1.29.
+
+One service (bankchurn: the shared fixtures register its models) with short health
+timings, so the module stays within a few minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from reconcile_fixtures import (
+    REPO,
+    Load,
+    free_port,
+    git,
+    make_repo,
+    model_version,
+    register_models,
+    sample_body,
+    set_version,
+)
+
+from runner.commands.converge import plan_command, reconcile_command, rollback_command
+from runner.operations import open_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+SERVICE = "bankchurn"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[object]:
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "dockerd.sh")], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"no Docker engine: {(proc.stderr or proc.stdout).strip()}")
+    from runner.images.base_image import ensure_base
+    from runner.images.engine import client
+    from runner.runtime.swarm_stack import ensure_swarm
+
+    ensure_base(progress=print)
+    ensure_swarm(progress=print)
+    yield client()
+
+
+def _swarm_repo(tmp: Path, port: int) -> Path:
+    """make_repo's bankchurn on ``runtime: swarm`` with short health timings, rendered and
+    committed (the image copies runner/)."""
+    root = make_repo(tmp, port=port)
+    shutil.copytree(REPO / "runner", root / "runner",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    platform = root / "specs" / "platform.yaml"
+    platform.write_text(re.sub(r"(?m)^runtime: local", "runtime: swarm", platform.read_text()))
+    spec = root / "specs" / "services" / f"{SERVICE}.yaml"
+    spec.write_text(re.sub(r"(?m)^health: .*$",
+                           "health: {path: /health, timeout_s: 2, retries: 3, interval_s: 0.5}",
+                           spec.read_text()))
+    render(root)
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "swarm runtime")
+    return root
+
+
+def render(root: Path) -> None:
+    from runner.render import render_all, write
+    from runner.spec import load_platform
+
+    write(root, "dev", render_all(load_platform(root, "dev")))
+
+
+@pytest.fixture(scope="module")
+def platform(engine: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    tmp = tmp_path_factory.mktemp("swarm")
+    port = free_port()
+    root = _swarm_repo(tmp, port)
+    state = tmp / "state"
+    uri = register_models(state)
+    scope = f"test-{secrets.token_hex(4)}"
+    names = ("MLGITOPS_ROOT", "MLGITOPS_STATE_DIR", "MLFLOW_TRACKING_URI",
+             "MLGITOPS_DOCKER_SCOPE")
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ.update(MLGITOPS_ROOT=str(root), MLGITOPS_STATE_DIR=str(state),
+                      MLFLOW_TRACKING_URI=uri, MLGITOPS_DOCKER_SCOPE=scope)
+    try:
+        yield {"root": root, "state": state, "port": port, "scope": scope,
+               "stack": f"mlgitops-{scope}"}
+    finally:
+        try:
+            open_env(root, quiet=True).runtime.remove(SERVICE)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _service(engine: object, p: dict) -> dict:
+    (svc,) = engine.api.services(filters={"name": f"{p['stack']}_{SERVICE}"})  # type: ignore[attr-defined]
+    return svc
+
+
+def _facts(p: dict) -> list:
+    return open_env(p["root"], quiet=True).runtime.facts([SERVICE])[SERVICE]
+
+
+def test_stack_from_the_rendered_file_is_healthy_and_plan_clean(platform, engine, capsys):
+    started = time.monotonic()
+    assert reconcile_command() == 0
+    took = time.monotonic() - started
+    assert model_version(platform["port"]) == "1"
+    assert plan_command() == 0
+    assert f"{SERVICE} is at revision 1, healthy" in capsys.readouterr().out
+    spec = _service(engine, platform)["Spec"]
+    update = spec["UpdateConfig"]
+    assert (update["Order"], update["FailureAction"]) == ("start-first", "rollback")
+    assert spec["TaskTemplate"]["Resources"]["Limits"]["MemoryBytes"] == 512 * 2**20
+    (fact,) = _facts(platform)
+    assert (fact.model_version, fact.running, fact.healthy) == (1, True, True)
+    # The task's container is on the host network (no overlay, no private-range address).
+    container = engine.api.inspect_container(fact.log)  # type: ignore[attr-defined]
+    assert list(container["NetworkSettings"]["Networks"]) == ["host"]
+    print(f"first reconcile (image build included): {took:.1f}s")
+
+
+def test_an_image_failing_its_health_check_is_rolled_back_by_the_swarm(platform, engine):
+    root = platform["root"]
+    (good,) = _facts(platform)
+    spec_file = root / "specs" / "services" / f"{SERVICE}.yaml"
+    spec_file.write_text(re.sub(r"(?m)^image: .*$", "image: mlgitops/bankchurn-broken:latest",
+                                spec_file.read_text()))
+    git(root, "commit", "-q", "-am", "bankchurn: broken image")
+    _build_broken_image(engine, platform)
+    with Load(platform["port"], sample_body(), rate=50, keepalive=True) as load:
+        assert reconcile_command() == 1
+    assert load.failed == 0, load.errors[:5]
+    status = _service(engine, platform)["UpdateStatus"]
+    assert status["State"] == "rollback_completed", status
+    assert model_version(platform["port"]) == "1"
+    assert "automatic" in git(root, "log", "-1", "--format=%s")  # the spec pinned back
+    assert "image: mlgitops/bankchurn:latest" in spec_file.read_text()
+    (now,) = _facts(platform)
+    assert now.revision == good.revision and now.healthy
+    assert plan_command() == 0
+
+
+def _build_broken_image(engine: object, p: dict) -> None:
+    """An image of the service whose replica never answers: tagged as the image the
+    edited spec runs, so the runtime deploys it without building."""
+    import io
+
+    from runner.images.build import runtime_ref
+    from runner.operations.desired import spec_hash
+    from runner.spec import load_platform
+
+    svc = load_platform(p["root"], "dev").service(SERVICE)
+    (fact,) = _facts(p)
+    base = runtime_ref("mlgitops/bankchurn:latest", fact.spec_hash)
+    recipe = f'FROM {base}\nCMD ["python", "-c", "import time; time.sleep(3600)"]\n'
+    repo, _, tag = runtime_ref(svc.image, spec_hash(svc)).rpartition(":")
+    image, _ = engine.images.build(fileobj=io.BytesIO(recipe.encode()), tag=f"{repo}:{tag}",  # type: ignore[attr-defined]
+                                   network_mode="host", rm=True)
+    assert image.id
+
+
+def test_version_change_under_keepalive_load_then_inv_rollback(platform, engine, capsys):
+    set_version(platform["root"], 2)
+    with Load(platform["port"], sample_body(), rate=100, keepalive=True) as load:
+        time.sleep(1)
+        t0 = time.monotonic()
+        assert reconcile_command() == 0
+        deploy_s = time.monotonic() - t0
+        time.sleep(1)
+    # start-first: the new task binds the public port beside the old one (SO_REUSEPORT).
+    print(f"v2 deploy on swarm: {deploy_s:.1f}s, {load.sent} requests, {load.failed} failed")
+    assert load.sent > 100
+    assert load.failed <= load.sent // 100, load.errors[:5]
+    assert model_version(platform["port"]) == "2"
+    assert [f.model_version for f in _facts(platform)] == [2]
+    assert plan_command() == 0
+    capsys.readouterr()
+    assert rollback_command(SERVICE, reason="swarm drill") == 0
+    assert model_version(platform["port"]) == "1"
+    assert "  version: 1\n" in (platform["root"] / "specs" / "services" /
+                                f"{SERVICE}.yaml").read_text()
+    assert "rollback" in git(platform["root"], "log", "-1", "--format=%s")
+    assert [f.model_version for f in _facts(platform)] == [1]
+    assert plan_command() == 0
+    assert f"{SERVICE} is at revision" in capsys.readouterr().out
+
+
+def test_the_rendered_file_runs_unchanged_under_docker_compose(platform, engine, tmp_path):
+    """docker-compose 1.29 up of one service from the committed generated/ file. The
+    file names an MLflow server on 127.0.0.1:5000; none runs here, so an override file
+    (as users keep one) points it at this test's sqlite registry and a free port."""
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose is not installed")
+    root = platform["root"]
+    (fact,) = _facts(platform)
+    from runner.images.build import runtime_ref
+
+    engine.images.get(runtime_ref("mlgitops/bankchurn:latest", fact.spec_hash)).tag(  # type: ignore[attr-defined]
+        "mlgitops/bankchurn", "latest")
+    port = free_port()
+    text = (root / "generated" / "dev" / "compose.yaml").read_text()
+    project = f"swarmtest{secrets.token_hex(3)}"
+    # The same file, with the service's port moved off the swarm's (both on the host
+    # network) and the registry URI as this test has it: an override file, as users do.
+    override = tmp_path / "override.yaml"
+    override.write_text(
+        "version: '3.8'\nservices:\n  bankchurn:\n    environment:\n"
+        f"      PORT: '{port}'\n      MLFLOW_TRACKING_URI: '{os.environ['MLFLOW_TRACKING_URI']}'\n"
+        f"      MLGITOPS_PROJECT_DIR: /app/projects/bankchurn\n"
+        f"    user: '{os.getuid()}:{os.getgid()}'\n"
+        f"    volumes: ['{platform['state']}:{platform['state']}']\n")
+    assert "network_mode: host" in text
+    argv = [compose, "-p", project, "-f", str(root / "generated" / "dev" / "compose.yaml"),
+            "-f", str(override)]
+    env = {**os.environ, "GRAFANA_ADMIN_PASSWORD": "test-only-not-a-secret"}
+    try:
+        up = subprocess.run([*argv, "up", "-d", "--no-deps", "bankchurn"], env=env,
+                            capture_output=True, text=True, check=False, timeout=180)
+        assert up.returncode == 0, up.stderr
+        deadline = time.monotonic() + 150
+        while model_version(port) != "1" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert model_version(port) == "1"
+    finally:
+        subprocess.run([*argv, "down", "--timeout", "10"], env=env, capture_output=True,
+                       check=False, timeout=120)
