@@ -2,7 +2,7 @@
 (bankchurn only), a real MLflow sqlite registry, real replicas (local runtime).
 
 Outside a maintenance window `inv maintenance` refuses and names the next opening; forced
-with a reason it runs the whole playbook (backup left out until runner.backup lands)
+with a reason it runs the whole playbook (a restic backup first)
 under keep-alive load with 0 failed requests, and the audit log shows the override.
 Inside a freeze window a deploy is refused and a rollback is not.
 """
@@ -56,12 +56,16 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     state = tmp / "state"
     uri = register_models(state)
     keys = ("MLGITOPS_ROOT", "MLGITOPS_STATE_DIR", "MLFLOW_TRACKING_URI", "HTTPS_PROXY",
-            "https_proxy")
+            "https_proxy", "MLGITOPS_BACKUP_REPO", "MLGITOPS_BACKUP_PASSWORD_FILE")
     saved = {k: os.environ.get(k) for k in keys}
     # pip-audit's advisory lookups (https) go to a closed local port: the offline path.
     proxy = f"http://127.0.0.1:{_closed_port()}"
+    # The backup goes to a restic repository and key outside the state directory, as the
+    # backup step insists (a key under .state would be wiped with what it protects).
     os.environ.update(MLGITOPS_ROOT=str(root), MLGITOPS_STATE_DIR=str(state),
-                      MLFLOW_TRACKING_URI=uri, HTTPS_PROXY=proxy, https_proxy=proxy)
+                      MLFLOW_TRACKING_URI=uri, HTTPS_PROXY=proxy, https_proxy=proxy,
+                      MLGITOPS_BACKUP_REPO=str(tmp / "backups"),
+                      MLGITOPS_BACKUP_PASSWORD_FILE=str(tmp / "backup-key"))
     try:
         assert reconcile_command() == 0
         yield {"root": root, "state": state, "port": port, "uri": uri}
@@ -90,8 +94,7 @@ def test_forced_maintenance_end_to_end_under_load(platform, capsys) -> None:
     before = _pids(platform)
     with Load(platform["port"], sample_body(), rate=50, keepalive=True) as load:
         time.sleep(1)
-        assert maintenance_command(force=True, reason="CVE patch, INC-7", skip="backup",
-                                   watch_s=3) == 0
+        assert maintenance_command(force=True, reason="CVE patch, INC-7", watch_s=3) == 0
         time.sleep(0.5)
     out = capsys.readouterr()
     assert load.sent > 50 and load.failed == 0, load.errors[:5]
@@ -104,13 +107,14 @@ def test_forced_maintenance_end_to_end_under_load(platform, capsys) -> None:
     assert offline in text
     assert re.search(r"state\.db: integrity ok, ANALYZE \+ VACUUM", text)
     assert re.search(r"mlflow\.db: integrity ok, ANALYZE \+ VACUUM", text)
-    assert "Back up before changing anything - condition false" in text
     env = open_env(platform["root"], quiet=True)
     events = env.store.events()
     override = [e for e in events if e.action == OVERRIDE]
     assert override and override[-1].detail["reason"] == "CVE patch, INC-7"
     assert override[-1].detail["kind"] == "maintenance"
-    assert [e.detail["steps"] for e in events if e.action == "maintenance.skip"] == [["backup"]]
+    assert not [e for e in events if e.action == "maintenance.skip"]  # every step ran
+    backup = [e for e in events if e.action == "backup"]
+    assert backup and backup[-1].outcome == "ok" and backup[-1].detail["snapshot"]
     done = [e for e in events if e.action == "maintenance"][-1]
     assert done.outcome == "ok" and done.detail["forced"] is True
     restart = [e for e in events if e.action == "restart" and e.service == "bankchurn"][-1]
