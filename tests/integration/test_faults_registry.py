@@ -12,8 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 from fault_support import git_clean, inv
-from reconcile_fixtures import free_port, git, make_repo, model_version, register_models, \
-    set_version
+from reconcile_fixtures import (
+    free_port,
+    git,
+    make_repo,
+    model_version,
+    register_models,
+    set_version,
+)
 
 from runner.state.lock import holder
 from runner.state.state_store import StateStore
