@@ -50,6 +50,14 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS crashloop (
+    service TEXT PRIMARY KEY,
+    spec_hash TEXT NOT NULL,
+    model_version INTEGER NOT NULL,
+    failures INTEGER NOT NULL,
+    last_at REAL NOT NULL,
+    held INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS lock (
     name TEXT PRIMARY KEY,
     holder_pid INTEGER NOT NULL,
