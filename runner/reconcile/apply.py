@@ -44,6 +44,9 @@ class ApplyResult:
     plan: Plan
     outcomes: list[ActionOutcome] = field(default_factory=list)
     taken_over: str = ""
+    # Notifications the caller sends (runner.monitor.sinks sits beside this layer, not
+    # under it): a service held in a crash loop.
+    notices: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -147,7 +150,9 @@ def apply(env: Env, *, services: list[str] | None = None, watch_s: float | None 
                 continue
             env.progress(f"{action.kind} {action.service}: {action.reason}")
             outcome = run_action(env, action, watch_s=watch_s)
-            crashloop.record(env, action, ok=outcome.ok, msg=outcome.msg)
+            notice = crashloop.record(env, action, ok=outcome.ok, msg=outcome.msg)
+            if notice is not None:
+                result.notices.append(notice)
             result.outcomes.append(outcome)
             renew(env.store)
         env.store.audit("apply", actor=env.actor, outcome="ok" if result.ok else "failed",

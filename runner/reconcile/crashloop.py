@@ -6,9 +6,9 @@ restarted forever. So each restart (a replica died) and each failed create or re
 counts against the service's current revision (state store table ``crashloop``): before
 the next attempt the loop waits ``backoff_s(n)`` (doubling, capped), and after ``CAP``
 crashes the service is held: marked failed, audited, announced through the notification
-sinks, exported as a metric, and not started again until its spec changes (a new
-revision) or a person runs ``inv deploy --service S``. A round that finds the service
-healthy clears the count.
+sinks (by the command layer: ``ApplyResult.notices``), exported as a metric, and not
+started again until its spec changes (a new revision) or a person runs
+``inv deploy --service S``. A round that finds the service healthy clears the count.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from runner.operations.decide import Action
 from runner.operations.workspace import Env
@@ -76,12 +77,14 @@ def gate(env: Env, action: Action, *, by_person: bool) -> str:
     return ""
 
 
-def record(env: Env, action: Action, *, ok: bool, msg: str) -> None:
-    """Count a crash (a restart, a failed create/restart); hold the service at ``CAP``."""
+def record(env: Env, action: Action, *, ok: bool, msg: str) -> dict[str, Any] | None:
+    """Count a crash (a restart, a failed create/restart); hold the service at ``CAP``.
+
+    Returns the notification to send when the service is held just now."""
     if action.kind not in COUNTED or (ok and action.kind != "restart"):
         if ok and action.kind != "remove":
             clear(env, action.service)
-        return
+        return None
     found = crashes(env, action.service)
     failures = (found.failures if found and found.revision == _revision(action) else 0) + 1
     held = failures >= CAP
@@ -90,22 +93,16 @@ def record(env: Env, action: Action, *, ok: bool, msg: str) -> None:
         "INSERT OR REPLACE INTO crashloop (service, spec_hash, model_version, failures,"
         " last_at, held) VALUES (?, ?, ?, ?, ?, ?)",
         (action.service, spec_hash, version, failures, time.time(), int(held)))
-    if held:
-        _announce(env, action.service, failures, msg)
+    if not held:
+        return None
+    return _announce(env, action.service, failures, msg)
 
 
-def _announce(env: Env, service: str, failures: int, msg: str) -> None:
-    from runner.monitor.sinks import deliver
-
+def _announce(env: Env, service: str, failures: int, msg: str) -> dict[str, Any]:
     env.store.audit("crashloop", actor=env.actor, service=service, outcome="held",
                     failures=failures, last_error=msg[:300])
     message = {"event": "crashloop", "service": service, "failures": failures,
                "summary": f"{service} crashed {failures} times in a row; held (not restarted) "
                           f"until its spec changes or inv deploy --service {service}",
                "last_error": msg[:300], "at": time.time()}
-    try:
-        deliver(env.platform.platform.notifications, message, severity="critical",
-                root=env.root)
-    except Exception as exc:  # noqa: BLE001 - a sink failure must not hide the hold itself
-        env.progress(f"crash-loop notification failed: {type(exc).__name__}")
-
+    return message
