@@ -46,6 +46,9 @@ APPLY_DURATION = "mlgitops_apply_duration_seconds"  # histogram
 # the environment's current status (synced|failed|refused|unknown), with the commit it
 # last converged to and the newest refused commit ("" when none).
 SYNC_INFO = "mlgitops_sync_info"  # gauge{environment, status, synced_commit, refused_commit}
+# Crash loops (runner/reconcile/crashloop.py): consecutive crashes at the current revision;
+# a service held (not restarted any more) has reached the cap.
+SERVICE_CRASHES = "mlgitops_service_crashes"  # gauge{service, held}
 
 RUNNER_METRICS = (
     DRIFT_SHARE,
@@ -55,6 +58,7 @@ RUNNER_METRICS = (
     LAST_RECONCILE_SUCCESS,
     APPLY_DURATION,
     SYNC_INFO,
+    SERVICE_CRASHES,
 )
 
 # Prometheus target labels added by the scrape config.

@@ -102,6 +102,14 @@ class RegistryError(PermanentError):
     """The model registry does not have what the spec asks for."""
 
 
+class StateCorrupt(PermanentError):
+    """The state store file is not a sound sqlite database (garbage, truncated)."""
+
+
+class RegistryUnavailable(TemporaryError):
+    """The model registry (MLflow) cannot be reached: nothing was changed."""
+
+
 class DataValidationError(PermanentError):
     """Data failed validation (schema, ranges, nulls); names the column."""
 

@@ -10,9 +10,10 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from runner.errors import PermanentError, SpecError, TaskFailed, TemporaryError
-from runner.operations import holding_apply_lock, open_env
+from runner.operations import Env, holding_apply_lock, open_env
 from runner.reconcile.plan import make_plan
 
 ROLLBACK_PLAYBOOK = "playbooks/rollback.yaml"
@@ -53,6 +54,7 @@ def reconcile_command(
         try:
             env = open_env(root, env_name, quiet=as_json)  # re-read specs: a commit may change
             result = apply(env, force=force, reason=reason)
+            send_notices(env, result.notices)
         except (TemporaryError, SpecError) as exc:
             if watch <= 0:
                 raise
@@ -72,6 +74,20 @@ def reconcile_command(
         time.sleep(max(0.0, watch - (time.monotonic() - started)))
 
 
+def send_notices(env: Env, notices: list[dict[str, Any]]) -> None:
+    """Deliver what apply asks to announce (a crash loop held) through the sinks."""
+    from runner.monitor.sinks import deliver
+
+    for message in notices:
+        try:
+            for d in deliver(env.platform.platform.notifications, message, severity="critical",
+                             root=env.root):
+                if not d.ok:
+                    env.progress(f"notification {d.sink}: {d.msg}")
+        except Exception as exc:  # noqa: BLE001 - a sink failure must not hide the hold
+            env.progress(f"crash-loop notification failed: {type(exc).__name__}")
+
+
 def deploy_command(service: str, env_name: str = "dev", reason: str = "",
                    watch_s: float | None = None, force: bool = False) -> int:
     """Deploy one service to its spec through the deploy playbook (under the lock)."""
@@ -81,6 +97,7 @@ def deploy_command(service: str, env_name: str = "dev", reason: str = "",
     if service not in env.platform.services:
         raise PermanentError(f"{service} is not in the specs ({', '.join(env.platform.services)})")
     result = apply(env, services=[service], watch_s=watch_s, force=force, reason=reason)
+    send_notices(env, result.notices)
     print(result.render())
     return 0 if result.ok else 1
 

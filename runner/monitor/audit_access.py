@@ -144,3 +144,13 @@ def sync_states(state: Path | None = None, environment: str = "") -> list[Any]:
         return [sync_log.latest(db, name) for name in names]
     finally:
         db.close()
+
+
+def crashes(state: Path | None = None) -> dict[str, tuple[int, bool]]:
+    """Consecutive crashes and whether the service is held, per service in a crash loop."""
+    store = _open(state)
+    try:
+        rows = store.db.execute("SELECT service, failures, held FROM crashloop").fetchall()
+    finally:
+        store.close()
+    return {str(r[0]): (int(r[1]), bool(r[2])) for r in rows}

@@ -46,6 +46,18 @@ class RunnerCollector(Collector):
         yield from self._revisions()
         yield from self._reconcile()
         yield self._sync()
+        yield self._crashes()
+
+    def _crashes(self) -> Metric:
+        """Crash loops: the count, and held="true" once the service is no longer restarted."""
+        family = GaugeMetricFamily(
+            contract.SERVICE_CRASHES, "Consecutive crashes of the service at its current "
+            "revision; held=true: not restarted until its spec changes or inv deploy.",
+            labels=[contract.LABEL_SERVICE, "held"],
+        )
+        for name, (failures, held) in sorted(store.crashes(self.state).items()):
+            family.add_metric([name, "true" if held else "false"], float(failures))
+        return family
 
     def _sync(self) -> Metric:
         """The pull loop's status per environment (``runner.state.sync_log``)."""

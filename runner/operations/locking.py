@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from runner.operations.specedit import recover_spec_edit
 from runner.operations.workspace import Env
 from runner.state.lock import Holder, apply_lock, holder
 from runner.state.state_store import StateStore
@@ -34,4 +35,10 @@ def holding_apply_lock(env: Env, *, enabled: bool = True) -> Iterator[Holder | N
     with apply_lock(env.store, actor=env.actor) as taken_over:
         if taken_over is not None:
             env.progress(f"took over the apply lock from {taken_over.describe()}")
+        recovered = recover_spec_edit(env.root)
+        if recovered:  # a runner killed between a spec edit and its commit (issue 13)
+            env.progress(recovered)
+            env.store.audit("spec_edit_recovered", actor=env.actor, outcome="ok",
+                            detail=recovered)
+            env.reload()
         yield taken_over

@@ -12,7 +12,15 @@ import sqlite3
 import urllib.parse
 from pathlib import Path
 
+from runner.errors import RegistryUnavailable
 from runner.runtime.health import request
+
+
+def unavailable(uri: str, why: str) -> RegistryUnavailable:
+    """One line: which registry, why, and that nothing was changed (issue 13)."""
+    return RegistryUnavailable(
+        f"model registry {uri} is unreachable ({why}): nothing was changed; start MLflow "
+        "(inv up) or point MLFLOW_TRACKING_URI at it, then run the command again")
 
 
 def existing_versions(tracking_uri: str, wanted: set[tuple[str, int]]) -> set[tuple[str, int]]:
@@ -37,8 +45,10 @@ def _from_sqlite(db: Path, wanted: set[tuple[str, int]]) -> set[tuple[str, int]]
             ).fetchall()
         finally:
             conn.close()
-    except sqlite3.Error:
-        return set()  # no registry tables yet: nothing registered
+    except sqlite3.Error as exc:
+        if "no such table" in str(exc):
+            return set()  # no registry tables yet: nothing registered
+        raise unavailable(f"sqlite:///{db}", str(exc)) from None  # unreadable, damaged
     have = {(str(n), int(v)) for n, v in rows}
     return wanted & have
 
@@ -54,6 +64,8 @@ def _from_rest(uri: str, wanted: set[tuple[str, int]]) -> set[tuple[str, int]]:
         )
         if status == 200 and isinstance(body, dict) and body.get("model_version"):
             found.add((name, version))
+        elif status == 0 or status >= 500:  # a 404 says "no such version"; these say nothing
+            raise unavailable(uri, "no answer" if status == 0 else f"HTTP {status}")
     return found
 
 

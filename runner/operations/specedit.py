@@ -8,10 +8,17 @@ Edits are atomic (a temporary file renamed over the spec: a reader or a crash se
 old file or the new one, never half of one), and ``restored_on_failure`` puts the
 original back when a later step (validation, ``git commit``) fails, so the working tree
 never holds an edit that is not committed.
+
+A SIGKILL skips that cleanup, so the original is first written to a journal in the git
+directory (``.git/mlgitops-spec-edit.json``, invisible to ``git status``) and the journal
+is removed once the edit is committed or undone. The next process to take the apply lock
+replays a journal left behind (``recover_spec_edit``): an edit whose commit landed is
+kept, any other is put back, so a reconcile never deploys a spec that is not in git.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -21,6 +28,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from runner.errors import PermanentError, ToolkitError
+from runner.state.process_identity import alive, start_time
+
+JOURNAL = "mlgitops-spec-edit.json"
 
 _TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:(?P<rest>.*)$")
 
@@ -108,17 +118,65 @@ def restored_on_failure(root: Path, path: Path) -> Iterator[None]:
     The file gets its original text back and, best effort, the index its committed entry
     (a ``git add`` may have staged the edit before ``git commit`` failed)."""
     original = path.read_text(encoding="utf-8")
+    journal = journal_path(root)
+    if journal is not None:
+        rel = str(path.resolve().relative_to(root.resolve()))
+        write_atomic(journal, json.dumps({"path": rel, "original": original, "pid": os.getpid(),
+                                          "start": start_time(os.getpid())}))
     try:
         yield
     except BaseException:
-        if path.read_text(encoding="utf-8") != original:
-            write_atomic(path, original)
-        try:
-            rel = str(path.resolve().relative_to(root.resolve()))
-            git(root, "reset", "-q", "--", rel)
-        except (ToolkitError, OSError, ValueError):
-            pass  # e.g. the same stale index.lock: then nothing was staged either
+        _restore(root, path, original)
         raise
+    finally:
+        if journal is not None:
+            journal.unlink(missing_ok=True)
+
+
+def _restore(root: Path, path: Path, original: str) -> None:
+    if path.read_text(encoding="utf-8") != original:
+        write_atomic(path, original)
+    try:
+        rel = str(path.resolve().relative_to(root.resolve()))
+        git(root, "reset", "-q", "--", rel)
+    except (ToolkitError, OSError, ValueError):
+        pass  # e.g. the same stale index.lock: then nothing was staged either
+
+
+def journal_path(root: Path) -> Path | None:
+    """Where the edit journal of ``root``'s repository lives (None outside git)."""
+    try:
+        return root / git(root, "rev-parse", "--git-path", JOURNAL)
+    except (ToolkitError, OSError):
+        return None
+
+
+def recover_spec_edit(root: Path) -> str:
+    """Replay the journal of an edit whose process died before committing or undoing it.
+
+    Returns what was done ("" when there was nothing to do). The caller holds the apply
+    lock, so no live editor is racing (a live writer's journal is left alone anyway)."""
+    journal = journal_path(root)
+    if journal is None or not journal.is_file():
+        return ""
+    try:
+        entry = json.loads(journal.read_text(encoding="utf-8"))
+        rel, original = str(entry["path"]), str(entry["original"])
+    except (OSError, ValueError, KeyError, TypeError):
+        journal.unlink(missing_ok=True)
+        return "dropped an unreadable spec-edit journal"
+    if alive(entry.get("pid"), entry.get("start")):
+        return ""  # its writer still runs: not ours to touch
+    path = root / rel
+    if not git(root, "status", "--porcelain", "--", rel) or (
+            path.is_file() and path.read_text(encoding="utf-8") == original):
+        # Committed (tree and index as HEAD), or killed before the edit was written.
+        git(root, "reset", "-q", "--", rel)
+        journal.unlink(missing_ok=True)
+        return ""
+    _restore(root, path, original)
+    journal.unlink(missing_ok=True)
+    return f"{rel}: an edit interrupted before its commit was undone (the spec is as in git)"
 
 
 def git(root: Path, *args: str) -> str:

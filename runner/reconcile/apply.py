@@ -17,6 +17,7 @@ from typing import Any
 
 from runner.operations.locking import holding_apply_lock
 from runner.operations.workspace import Env
+from runner.reconcile import crashloop
 from runner.reconcile.monitoring import MONITORING, apply_monitoring
 from runner.reconcile.plan import Action, Plan, make_plan
 from runner.schedule.gates import refuse_if_frozen
@@ -43,6 +44,9 @@ class ApplyResult:
     plan: Plan
     outcomes: list[ActionOutcome] = field(default_factory=list)
     taken_over: str = ""
+    # Notifications the caller sends (runner.monitor.sinks sits beside this layer, not
+    # under it): a service held in a crash loop.
+    notices: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -134,9 +138,22 @@ def apply(env: Env, *, services: list[str] | None = None, watch_s: float | None 
         result = ApplyResult(plan, taken_over=taken_over.describe() if taken_over else "")
         if on_plan is not None:
             on_plan(plan)
-        for action in plan.changes:
+        for action in plan.actions:
+            if not action.changes:
+                crashloop.record(env, action, ok=True, msg="")  # healthy: the count resets
+                continue
+            held = crashloop.gate(env, action, by_person=services is not None)
+            if held:  # a crash loop: backing off, or held until a person or a new spec
+                env.progress(f"{action.kind} {action.service}: {held}")
+                result.outcomes.append(ActionOutcome(action.service, action.kind, False, False,
+                                                     held, 0.0))
+                continue
             env.progress(f"{action.kind} {action.service}: {action.reason}")
-            result.outcomes.append(run_action(env, action, watch_s=watch_s))
+            outcome = run_action(env, action, watch_s=watch_s)
+            notice = crashloop.record(env, action, ok=outcome.ok, msg=outcome.msg)
+            if notice is not None:
+                result.notices.append(notice)
+            result.outcomes.append(outcome)
             renew(env.store)
         env.store.audit("apply", actor=env.actor, outcome="ok" if result.ok else "failed",
                         changes=[a.as_dict() for a in plan.changes],

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.errors import StateCorrupt
 from runner.state.paths import make_private, private_dir, private_opener
 
 SCHEMA = """
@@ -49,6 +50,14 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS crashloop (
+    service TEXT PRIMARY KEY,
+    spec_hash TEXT NOT NULL,
+    model_version INTEGER NOT NULL,
+    failures INTEGER NOT NULL,
+    last_at REAL NOT NULL,
+    held INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS lock (
     name TEXT PRIMARY KEY,
     holder_pid INTEGER NOT NULL,
@@ -107,10 +116,15 @@ class StateStore:
         if not self.path.exists():  # sqlite creates it with the umask's mode: 0600 first
             os.close(private_opener(str(self.path), os.O_CREAT | os.O_WRONLY))
         self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA busy_timeout=10000")
+            check_sound(self._db)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:  # garbage, truncated, a page that fails checks
+            self._db.close()
+            raise corrupt(self.path, str(exc)) from None
         # sqlite gives the -wal and -shm files the database file's mode.
         for path in (self.path, self.path.with_name("state.db-wal"),
                      self.path.with_name("state.db-shm")):
@@ -263,6 +277,23 @@ class StateStore:
     @property
     def db(self) -> sqlite3.Connection:
         return self._db
+
+
+def check_sound(db: sqlite3.Connection) -> None:
+    """``PRAGMA quick_check`` (O(pages), no index cross-check: milliseconds on our stores);
+    raises sqlite3.DatabaseError naming the first problem. A file that is not a database
+    at all fails earlier, in the pragma itself."""
+    rows = [str(r[0]) for r in db.execute("PRAGMA quick_check").fetchall()]
+    if rows != ["ok"]:
+        raise sqlite3.DatabaseError("; ".join(rows[:2])[:200])
+
+
+def corrupt(path: Path, detail: str) -> StateCorrupt:
+    """The one-line report of a damaged store, with both ways out."""
+    return StateCorrupt(
+        f"state store {path} is corrupted ({detail}): restore it with `inv restore latest`, "
+        f"or move it aside to start a fresh store (`mv {path} {path}.corrupt`; revision "
+        "history and audit log start empty)")
 
 
 def _revision(row: sqlite3.Row) -> Revision:

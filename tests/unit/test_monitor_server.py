@@ -118,6 +118,8 @@ def test_metrics_expose_only_contract_names(monitor: tuple[str, Context]) -> Non
                     actor="t", reason="deploy", outcome=SUCCESS)
     db.audit("reconcile", actor="t", outcome="success", duration_s=4.2)
     db.audit("reconcile", actor="t", outcome="failed", duration_s=0.7)
+    db.db.execute("INSERT INTO crashloop (service, spec_hash, model_version, failures, last_at,"
+                  " held) VALUES ('telecom', 'h', 1, 5, 0, 1)")  # a held crash loop
     db.close()
     metrics = _scrape(url)
     bases = {name.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum")
@@ -128,6 +130,7 @@ def test_metrics_expose_only_contract_names(monitor: tuple[str, Context]) -> Non
     assert math.isnan(drift[(("service", "telecom"),)])  # never measured
     assert metrics[contract.SERVICE_REVISION] == {(("service", "bankchurn"),): 1.0}
     assert metrics[contract.SERVICE_MODEL_VERSION] == {(("service", "bankchurn"),): 3.0}
+    assert metrics[contract.SERVICE_CRASHES] == {(("held", "true"), ("service", "telecom")): 5.0}
     assert metrics[contract.LAST_RECONCILE_SUCCESS][()] == 0.0
     assert metrics[f"{contract.APPLY_DURATION}_count"][()] == 2.0
     assert metrics[f"{contract.APPLY_DURATION}_bucket"][(("le", "1.0"),)] == 1.0
