@@ -139,12 +139,13 @@ def _is_ancestor(root: Path, older: str, newer: str) -> bool:
 
 def converge(root: Path, env_name: str, as_json: bool) -> bool:
     """One reconcile of what is checked out; records the sync when the commit is new."""
-    from runner.commands.converge import dump
+    from runner.commands.converge import dump, send_notices
     from runner.reconcile import apply
 
     env = open_env(root, env_name, quiet=as_json)
     try:
         result = apply(env)
+        send_notices(env, result.notices)  # a crash loop held, like inv reconcile says it
         if as_json:
             dump(result.as_dict())
         else:
