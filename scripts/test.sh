@@ -12,4 +12,7 @@ echo "== validate + render --check"; inv validate && inv render --check
 # so its image and layer cache serve the next run on this machine too.
 echo "== dockerd"; bash scripts/dockerd.sh
 # A basetemp of our own: pytest prunes old pytest-N dirs of other sessions on the machine.
-echo "== pytest"; pytest -q --durations=12 --basetemp="$(mktemp -d)/pytest" "$@"
+# Three workers on two cores: the integration tests mostly wait on the processes they
+# start (MLflow, replicas, dockerd); a module's tests stay on one worker (module fixtures).
+echo "== pytest"; pytest -q -n 3 --dist loadfile --durations=25 \
+  --basetemp="$(mktemp -d)/pytest" "$@"
