@@ -32,7 +32,7 @@ def validate(c: Context, env: str = "dev") -> None:
 def render(c: Context, env: str = "dev", check: bool = False) -> None:
     """Render generated/<env>/ (compose, Prometheus, Alertmanager, Grafana, k8s) from specs."""
     from runner.cli import exit_with, run
-    from runner.render.command import render_command
+    from runner.render.render_command import render_command
 
     exit_with(run(render_command, env=env, check_only=check))
 
@@ -390,7 +390,7 @@ def emergency(c: Context, kind: str, service: str, retrain: bool = False, rollba
 def verify(c: Context, service: str = "", json: bool = False, env: str = "dev") -> None:
     """testinfra checks of the running platform against the specs; exit 1 naming each failure."""
     from runner.cli import exit_with, run
-    from runner.verify.command import verify_command
+    from runner.verify.verify_command import verify_command
 
     exit_with(run(verify_command, env_name=env, service=service, as_json=json))
 
@@ -401,7 +401,7 @@ def preflight(c: Context, service: str, json: bool = False, env: str = "dev",
               skip: str = "") -> None:
     """The pre-deployment checklist: one line per check; exit 1 when one fails."""
     from runner.cli import exit_with, run
-    from runner.commands.preflight import preflight_command
+    from runner.commands.preflight_command import preflight_command
 
     exit_with(run(preflight_command, service=service, env_name=env, as_json=json, skip=skip))
 
@@ -436,7 +436,7 @@ def logs(c: Context, service: str, follow: bool = False, tail: int = -1, since: 
 def restart(c: Context, service: str, reason: str = "", env: str = "dev") -> None:
     """Rolling, health-gated restart of every replica at the current revision."""
     from runner.cli import exit_with, run
-    from runner.commands.restart import restart_command
+    from runner.commands.restart_command import restart_command
 
     exit_with(run(restart_command, service, env_name=env, reason=reason))
 

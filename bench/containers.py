@@ -150,7 +150,7 @@ def swarm_runtime(root: Path, port: int) -> list[dict]:
 
 def compose(root: Path, state: Path, port: int) -> list[dict]:
     from runner.images.build import runtime_ref
-    from runner.images.engine import client
+    from runner.images.docker_client import client
     from runner.operations.desired import spec_hash
     from runner.spec import load_platform
 

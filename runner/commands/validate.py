@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.locations import repo_root
-from runner.spec.loader import load_platform
+from runner.spec.spec_loader import load_platform
 
 
 def validate_command(env: str = "dev", root: Path | None = None) -> str:

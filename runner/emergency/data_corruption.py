@@ -99,7 +99,7 @@ def put_back_pins(ctx: ServiceContext) -> None:
 def data_corruption(service: str, env_name: str = "dev", retrain: bool = False,
                     root: Path | None = None) -> dict[str, Any]:
     """Run the procedure; the report (written under ``<state>/reports/``)."""
-    from runner.emergency.report import write_report
+    from runner.emergency.emergency_report import write_report
     from runner.lifecycle import data_hold
     from runner.lifecycle.data_versions import validate
     from runner.state import StateStore, actor, repo_root

@@ -64,7 +64,7 @@ def service_down(service: str, env_name: str = "dev", root: Path | None = None,
                  rollback: bool = True) -> dict[str, Any]:
     """Run the procedure; the report (also written to disk; its path under ``report``)."""
     from runner.commands.converge import rollback_command
-    from runner.emergency.report import write_report
+    from runner.emergency.emergency_report import write_report
 
     began = time.monotonic()
     env = open_env(root, env_name, quiet=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import NotInstalled, ToolkitError
-from runner.images.engine import MANAGED, client, label, not_found
+from runner.images.docker_client import MANAGED, client, label, not_found
 
 BASE_IMAGE = "mlgitops/python-base:bookworm"
 RECIPE_LABEL = label("recipe")

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from runner.errors import NotInstalled, PermanentError, ToolkitError
 from runner.images.base_image import BASE_IMAGE
-from runner.images.engine import MANAGED, client, label, not_found
+from runner.images.docker_client import MANAGED, client, label, not_found
 
 CA_NAME = "build-ca.crt"  # where the template looks for an extra CA bundle (build stage only)
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")

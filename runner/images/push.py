@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from runner.errors import PermanentError, TemporaryError
 from runner.images.build import repository
-from runner.images.engine import client, not_found
+from runner.images.docker_client import client, not_found
 
 
 def push_image(ref: str, registry: str, *,

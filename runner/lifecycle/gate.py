@@ -93,13 +93,13 @@ class Decision:
 
     def block(self, title: str = "") -> str:
         """The decision as one readable block (printed, committed, stored as a tag)."""
-        from runner.lifecycle.report import decision_block
+        from runner.lifecycle.gate_report import decision_block
 
         return decision_block(self, title)
 
     def tags(self) -> dict[str, str]:
         """The decision as registry tags on the candidate's version."""
-        from runner.lifecycle.report import decision_tags
+        from runner.lifecycle.gate_report import decision_tags
 
         return decision_tags(self)
 

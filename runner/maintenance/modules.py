@@ -144,7 +144,7 @@ class RollingRestart(Module):
     Args = RestartArgs
 
     def run(self, args: RestartArgs, ctx: ModuleContext) -> Result:
-        from runner.maintenance.restart import rolling_restart
+        from runner.maintenance.rolling_restart import rolling_restart
 
         outcome = rolling_restart(env_for(ctx), args.service, check_mode=ctx.check_mode)
         return Result(changed=outcome.changed, msg=outcome.msg,
@@ -162,7 +162,7 @@ class WatchServices(Module):
     Args = WatchArgs
 
     def run(self, args: WatchArgs, ctx: ModuleContext) -> Result:
-        from runner.maintenance.restart import watch_all
+        from runner.maintenance.rolling_restart import watch_all
 
         if ctx.check_mode or args.for_s <= 0:
             return Result(msg="watch skipped" + (" (check mode)" if ctx.check_mode else ""))

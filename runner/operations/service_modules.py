@@ -145,7 +145,7 @@ class WatchModule(Module):
 
 def service_modules() -> dict[str, type[Module]]:
     """The service operations' playbook modules by task key (``playbooks/deploy.yaml``)."""
-    from runner.operations.preflight import PreflightModule  # deploy.yaml's first step
+    from runner.operations.preflight_checks import PreflightModule  # deploy.yaml's first step
 
     return {"service": ServiceModule, "rollback": RollbackModule, "watch": WatchModule,
             "preflight": PreflightModule}

@@ -19,11 +19,11 @@ from typing import Any, Literal, TextIO
 from runner.errors import PlaybookError
 from runner.locations import repo_root
 from runner.playbook.codecache import CodeCache
-from runner.playbook.loader import load_playbook
 from runner.playbook.modules import Module, ModuleSet
 from runner.playbook.output import Reporter, default_state_dir
 from runner.playbook.parsecache import ParseCache
 from runner.playbook.play_runner import Engine
+from runner.playbook.playbook_loader import load_playbook
 from runner.playbook.result import RunResult
 from runner.playbook.templating import Templar
 

@@ -25,7 +25,7 @@ from runner.playbook.playbook_model import Playbook, Task
 
 # Bump when the shape of the parsed model changes in a way mtimes would not reveal.
 CACHE_VERSION = 2
-_OWN_SOURCES = ("loader.py", "playbook_model.py", "yamlpos.py", "parsecache.py",
+_OWN_SOURCES = ("playbook_loader.py", "playbook_model.py", "playbook_yaml.py", "parsecache.py",
                 "../yamlpos.py")
 
 

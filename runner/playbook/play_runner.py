@@ -27,9 +27,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from runner.errors import ToolkitError
-from runner.playbook.loader import load_playbook
 from runner.playbook.modules import Module, ModuleContext, ModuleSet
 from runner.playbook.output import Reporter
+from runner.playbook.playbook_loader import load_playbook
 from runner.playbook.playbook_model import Play, Playbook, Task
 from runner.playbook.result import Result, Stats, TaskRecord
 from runner.playbook.scope import LazyVars, ScopeRef, chain

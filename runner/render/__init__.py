@@ -5,6 +5,6 @@ and ``check(root, env, files)`` for ``generated/<env>/``; ``render_command`` bac
 """
 
 from runner.render.artifacts import render_all
-from runner.render.files import CheckResult, check, write
+from runner.render.generated_files import CheckResult, check, write
 
 __all__ = ["CheckResult", "check", "render_all", "write"]

@@ -22,8 +22,8 @@ from runner.render.context import (
     service_view,
     spec_sources,
 )
-from runner.render.engine import TEMPLATES_DIR, Sandbox, environment, render_template
 from runner.render.grafana import dashboard, panel
+from runner.render.template_env import TEMPLATES_DIR, Sandbox, environment, render_template
 from runner.spec import models
 from runner.spec.models import Platform
 

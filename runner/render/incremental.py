@@ -25,8 +25,8 @@ from pathlib import Path
 import jinja2
 
 from runner.render.artifacts import Rendered, render_parts
-from runner.render.engine import TEMPLATES_DIR
-from runner.render.files import Change, apply, diff_dir, scan
+from runner.render.generated_files import Change, apply, diff_dir, scan
+from runner.render.template_env import TEMPLATES_DIR
 from runner.spec.models import Platform
 
 MANIFEST_VERSION = 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.render.engine import render_template
+from runner.render.template_env import render_template
 from runner.spec.models import Platform
 
 WORKFLOWS_DIR = ".github/workflows"

@@ -33,7 +33,7 @@ from typing import Any
 
 from runner.errors import HealthCheckFailed, RuntimeActionError
 from runner.images.build import ImageRecipe, dockerfile_for, ensure_image
-from runner.images.engine import MANAGED, api_error, client, label, not_found
+from runner.images.docker_client import MANAGED, api_error, client, label, not_found
 from runner.runtime import health
 from runner.runtime.base import ReplicaFact, ReplicaSpec, Runtime
 from runner.runtime.local import enable_request_migration, free_port

@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from runner.errors import HealthCheckFailed, NotInstalled, PermanentError, TemporaryError
-from runner.images.engine import MANAGED, api_error, client, label, not_found
+from runner.images.docker_client import MANAGED, api_error, client, label, not_found
 from runner.runtime.base import ConvergeResult, Progress, ReplicaFact, ReplicaSpec, Runtime
 from runner.runtime.docker_engine import DockerRuntime
 

@@ -3,13 +3,13 @@
 Kept light (pydantic + PyYAML only) because every CLI command starts here.
 """
 
-from runner.spec.loader import known_environments, load_platform
 from runner.spec.models import (
     ModelRef,
     Platform,
     PlatformSpec,
     ServiceSpec,
 )
+from runner.spec.spec_loader import known_environments, load_platform
 
 __all__ = [
     "ModelRef",

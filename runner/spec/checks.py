@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from runner.spec.models import inside
 from runner.spec.problems import Problems, field_path
-from runner.spec.yamlpos import PathT, Pos
+from runner.spec.spec_yaml import PathT, Pos
 
 if TYPE_CHECKING:
-    from runner.spec.loader import Doc
+    from runner.spec.spec_loader import Doc
 
 # Defaults mirror runner.spec.models; used when platform.yaml leaves a port out.
 PLATFORM_PORTS: tuple[tuple[PathT, int], ...] = (

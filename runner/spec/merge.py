@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from runner.spec.yamlpos import PathT, Positions
+from runner.spec.spec_yaml import PathT, Positions
 
 
 def deep_merge(

@@ -25,7 +25,7 @@ from runner.spec.models import (
     NAME_PATTERN,
     URL_PATH_PATTERN,
 )
-from runner.spec.yamlpos import PathT, Pos, type_name
+from runner.spec.spec_yaml import PathT, Pos, type_name
 
 PATTERN_HINTS = {
     NAME_PATTERN: "must be lowercase letters, digits and '-', starting with a letter",

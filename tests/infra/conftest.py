@@ -1,6 +1,6 @@
 """The verify suite's fixtures: targets from the specs and the runtime, testinfra hosts.
 
-Run by ``inv verify`` (``runner.verify.command``) with this directory as its own rootdir
+Run by ``inv verify`` (``runner.verify.verify_command``) with this directory as its own rootdir
 and ``pytest.ini``; the normal ``pytest`` run of ``tests/`` never collects these checks
 (their files are ``check_*.py``, which only this ini collects).
 

@@ -49,7 +49,7 @@ def engine() -> Iterator[object]:
     if proc.returncode != 0:
         pytest.fail(f"no Docker engine: {(proc.stderr or proc.stdout).strip()}")
     from runner.images.base_image import ensure_base
-    from runner.images.engine import client
+    from runner.images.docker_client import client
 
     ensure_base(progress=print)
     yield client()

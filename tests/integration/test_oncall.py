@@ -37,7 +37,7 @@ from runner.commands.converge import plan_command, reconcile_command, rollback_c
 from runner.commands.doctor import doctor_command
 from runner.commands.logs import logs_command
 from runner.commands.platform_up import down_command, up_command
-from runner.commands.restart import restart_command
+from runner.commands.restart_command import restart_command
 from runner.commands.scale import scale_command
 from runner.commands.status import status_command
 from runner.monitor.server import load_context, make_server, serve_in_thread

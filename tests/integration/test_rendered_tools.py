@@ -154,7 +154,7 @@ def test_rule_tests_fail_when_a_rule_drifts_from_its_spec(
 
 
 def test_inv_render_check_names_the_rule_after_a_threshold_edit(tmp_path: Path) -> None:
-    from runner.render.command import render_command
+    from runner.render.render_command import render_command
 
     root = tmp_path / "repo"
     shutil.copytree(ROOT / "specs", root / "specs")

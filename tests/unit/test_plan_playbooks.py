@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.playbook.loader import load_playbook
 from runner.playbook.modules import ModuleSet
+from runner.playbook.playbook_loader import load_playbook
 from runner.playbook.templating import Templar
 from runner.playbook_catalog import toolkit_modules
 

@@ -14,7 +14,7 @@ import pytest
 
 from runner.errors import PlaybookError
 from runner.playbook import run_playbook
-from runner.playbook.loader import display_path
+from runner.playbook.playbook_loader import display_path
 
 CASES = Path(__file__).parent / "playbooks" / "errors"
 FILES = sorted(p for p in CASES.glob("*.yaml") if p.read_text().startswith("# error:"))

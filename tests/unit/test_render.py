@@ -10,8 +10,8 @@ import yaml
 
 from runner.errors import RenderError, SpecError
 from runner.render import check, render_all, write
-from runner.render.command import render_command
-from runner.render.engine import render_template
+from runner.render.render_command import render_command
+from runner.render.template_env import render_template
 from runner.spec import load_platform
 from runner.spec.models import Platform
 
@@ -229,7 +229,7 @@ def test_fast_attribute_path_still_refuses_private_attributes(
     tmp_path: Path, platform: Platform, expr: str
 ) -> None:
     from runner.render.context import service_view
-    from runner.render.engine import environment
+    from runner.render.template_env import environment
 
     folder = _templates(tmp_path, "{{ " + expr + " }}\n")
     env = environment(folder)

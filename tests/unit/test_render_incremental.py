@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from runner.render import render_all
-from runner.render.command import SCHEMA_DIR, render_command, write_schemas
-from runner.render.files import Change, diff_dir, scan, write_dir
+from runner.render.generated_files import Change, diff_dir, scan, write_dir
 from runner.render.incremental import apply_render, plan_render, service_keys
+from runner.render.render_command import SCHEMA_DIR, render_command, write_schemas
 from runner.spec import load_platform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +128,7 @@ def test_write_schemas_writes_once(tmp_path: Path) -> None:
 
 
 def test_compiled_templates_cache_survives_its_folder_vanishing(tmp_path: Path) -> None:
-    from runner.render.engine import TEMPLATES_DIR, cache_bytecode, environment
+    from runner.render.template_env import TEMPLATES_DIR, cache_bytecode, environment
 
     env = environment(str(TEMPLATES_DIR))
     cache_bytecode(tmp_path / "bc")  # no-op when an earlier render set one already

@@ -11,7 +11,7 @@ from runner.commands.validate import validate_command
 from runner.errors import SpecError
 from runner.spec import Platform, known_environments, load_platform
 from runner.spec.merge import deep_merge, merge_values
-from runner.spec.yamlpos import Pos, Positions, load_yaml
+from runner.spec.spec_yaml import Pos, Positions, load_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 

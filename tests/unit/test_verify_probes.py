@@ -8,7 +8,7 @@ import yaml
 
 from runner import contract
 from runner.verify import probes
-from runner.verify.report import _detail  # noqa: F401 - the plugin imports cleanly
+from runner.verify.verify_report import _detail  # noqa: F401 - the plugin imports cleanly
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner.render.command import check_generated, render_command
+from runner.render.render_command import check_generated, render_command
 from runner.render.workflows import PR_STEPS, WORKFLOWS_DIR, render_workflows
 from runner.spec import load_platform
 

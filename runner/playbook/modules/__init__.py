@@ -100,7 +100,7 @@ class Module:
 def builtin_modules() -> dict[str, type[Module]]:
     """The engine's own modules by task key (a fresh dict: callers may extend their copy)."""
     # Imported here: these files import Module from this package.
-    from runner.playbook.modules import core, files, ml, net, notify
+    from runner.playbook.modules import core, file_modules, ml, net, notify
 
     return {
         "set_fact": core.SetFact,
@@ -110,9 +110,9 @@ def builtin_modules() -> dict[str, type[Module]]:
         "debug": core.Debug,
         "http": net.Http,
         "wait_for": net.WaitFor,
-        "template": files.Template,
-        "copy": files.Copy,
-        "render": files.Render,
+        "template": file_modules.Template,
+        "copy": file_modules.Copy,
+        "render": file_modules.Render,
         "notify": notify.Notify,
         "dvc": ml.Dvc,
         "mlflow": ml.Mlflow,

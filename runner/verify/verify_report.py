@@ -1,6 +1,6 @@
 """A pytest plugin for the verify suite: one result row per check and target, as JSON.
 
-``inv verify`` runs ``tests/infra`` with ``-p runner.verify.report --verify-report FILE``
+``inv verify`` runs ``tests/infra`` with ``-p runner.verify.verify_report --verify-report FILE``
 and prints its summary table from FILE. A row's check is the test function's name
 without ``test_``; its target is the parameter id (service, replica or component).
 """

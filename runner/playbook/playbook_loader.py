@@ -29,8 +29,8 @@ from runner.playbook.playbook_model import (
     Playbook,
     Task,
 )
+from runner.playbook.playbook_yaml import PosDict, PosList, YamlFault, load_yaml
 from runner.playbook.templating import Templar, TemplateFailure, has_template, is_template
-from runner.playbook.yamlpos import PosDict, PosList, YamlFault, load_yaml
 
 
 def _close(word: str, pool: list[str], n: int = 1) -> list[str]:

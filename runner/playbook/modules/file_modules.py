@@ -174,8 +174,8 @@ class Render(Module):
 
     def run(self, args: RenderArgs, ctx: ModuleContext) -> Result:
         # Heavy-ish and owned elsewhere: imported only when a playbook renders.
-        from runner.render.command import plan_env
         from runner.render.incremental import apply_render
+        from runner.render.render_command import plan_env
 
         plan = plan_env(ctx.root, args.env, with_old=True, cache=ctx.state_dir / "cache")
         stale = plan.stale

@@ -75,7 +75,7 @@ def specs(env: Env, service: str) -> Check:
 
 
 def generated(env: Env, service: str) -> Check:
-    from runner.render.command import check_generated
+    from runner.render.render_command import check_generated
 
     try:
         result = check_generated(env.root, env.environment)

@@ -20,7 +20,7 @@ from runner.spec.merge import deep_merge, merge_values
 from runner.spec.models import Platform, PlatformSpec, ServiceSpec
 from runner.spec.problems import Problems, pydantic_message, suggest
 from runner.spec.readcache import SpecReadCache, digest
-from runner.spec.yamlpos import PathT, Pos, Positions, positions_of, read_yaml, type_name
+from runner.spec.spec_yaml import PathT, Pos, Positions, positions_of, read_yaml, type_name
 
 OVERLAY_KEYS = ("platform", "services")
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from runner.locations import repo_root
 from runner.render.artifacts import render_all
-from runner.render.engine import cache_bytecode
-from runner.render.files import CheckResult, check, check_dir, env_dir, scan, write_dir
+from runner.render.generated_files import CheckResult, check, check_dir, env_dir, scan, write_dir
 from runner.render.incremental import Manifest, RenderPlan, apply_render, code_key, plan_render
+from runner.render.template_env import cache_bytecode
 from runner.render.workflows import WORKFLOW_ENV, WORKFLOWS_DIR, render_workflows
-from runner.spec.loader import known_environments, load_platform
 from runner.spec.models import Platform
 from runner.spec.schema import schema_files
+from runner.spec.spec_loader import known_environments, load_platform
 
 SCHEMA_DIR = "generated/schema"
 

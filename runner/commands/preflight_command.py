@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from runner.operations import open_env
-from runner.operations.preflight import failed, preflight
+from runner.operations.preflight_checks import failed, preflight
 
 
 def preflight_command(service: str, env_name: str = "dev", as_json: bool = False,
