@@ -33,3 +33,12 @@ def test_layer_table_matches_the_import_contract() -> None:
                 for cells in re.findall(r"^\| \d+ \| ([^|]+) \|", _section("Layers"),
                                         re.MULTILINE)]
     assert doc_rows == contract_rows
+
+
+def test_no_two_runner_files_share_a_name() -> None:
+    """A file name says what it holds without its folder (``__init__``/``__main__`` aside)."""
+    seen: dict[str, list[str]] = {}
+    for path in (ROOT / "runner").rglob("*.py"):
+        if path.name not in ("__init__.py", "__main__.py"):
+            seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: where for name, where in seen.items() if len(where) > 1} == {}
