@@ -37,6 +37,17 @@ PATTERN_HINTS = {
 }
 
 
+# Line breaks, other control characters and lone surrogates (YAML's "\ud800" escape makes
+# one) can come from the user's keys and values: shown escaped, every problem stays one
+# line and can be printed to any terminal.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters and lone surrogates escaped (``\\n``, ``\\ud800``)."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+
+
 def field_path(path: PathT) -> str:
     """``("maintenance", "windows", 0, "cron")`` -> ``maintenance.windows[0].cron``."""
     out = ""
@@ -72,9 +83,9 @@ class Problems:
         return len(self._items)
 
     def add_at(self, pos: Pos, path: PathT, message: str) -> None:
-        field = field_path(pos.prefix + tuple(path)) or None
+        field = printable(field_path(pos.prefix + tuple(path))) or None
         location = Location(pos.file, pos.line, pos.column)
-        err = ToolkitError(message, location=location, field=field)
+        err = ToolkitError(printable(message), location=location, field=field)
         key = (pos.file, pos.line or 0, pos.column or 0, err.one_line())
         if key not in self._seen:  # merged documents can surface one problem twice
             self._seen.add(key)
