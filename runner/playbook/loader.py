@@ -68,6 +68,9 @@ class _Loader:
         except OSError as exc:
             raise PlaybookError(f"cannot read playbook: {exc.strerror}",
                                 location=Location(self.display)) from None
+        except UnicodeDecodeError as exc:
+            raise PlaybookError(f"cannot read playbook: not UTF-8 text (byte {exc.start})",
+                                location=Location(self.display)) from None
         try:
             data = load_yaml(text)
         except PlaybookError as exc:  # duplicate key: add the file name
@@ -77,7 +80,10 @@ class _Loader:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             pos = (mark.line + 1, mark.column + 1) if mark else None
-            raise self.fail(f"invalid YAML: {getattr(exc, 'problem', exc)}", pos, None) from None
+            # A reader error (a NUL or other control character) has no "problem", and its
+            # text runs over two lines: the first says what is wrong.
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise self.fail(f"invalid YAML: {problem}", pos, None) from None
         if not isinstance(data, PosList) or not data:
             raise self.fail("a playbook is a non-empty list of plays", None, None)
         plays = []

