@@ -108,6 +108,31 @@ def mutated_record(base: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     return build()
 
 
+def valid_record(schema: Any) -> st.SearchStrategy[dict[str, Any]]:
+    """A record the contract accepts, pushed to its edges (bounds, gaps, odd text, dates):
+    these are the inputs that reach the fitted model."""
+    fields: dict[str, st.SearchStrategy[Any]] = {}
+    for col in schema.features:
+        if col.kind in ("int", "binary"):
+            lo, hi = int(col.min if col.min is not None else -(10**6)), int(
+                col.max if col.max is not None else 10**6)
+            value: st.SearchStrategy[Any] = st.one_of(
+                st.integers(lo, hi), st.sampled_from([lo, hi]), st.sampled_from([float(lo)]))
+        elif col.kind == "float":
+            lo_f = float(col.min) if col.min is not None else -1e300
+            hi_f = float(col.max) if col.max is not None else 1e300
+            value = st.one_of(st.floats(lo_f, hi_f, allow_nan=False), st.sampled_from([lo_f, hi_f]),
+                              st.integers(int(lo_f), int(hi_f)))
+        elif col.kind == "category":
+            value = st.sampled_from(list(col.categories or ("x",)))
+        elif col.kind == "date":
+            value = st.dates().map(lambda d: d.isoformat())
+        else:
+            value = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=200)
+        fields[col.name] = st.one_of(st.none(), value) if col.nullable else value
+    return st.fixed_dictionaries(fields)
+
+
 def raw_bodies() -> st.SearchStrategy[bytes]:
     """Bytes that are almost JSON: random, truncated, doubly encoded, constants, deep."""
     return st.one_of(

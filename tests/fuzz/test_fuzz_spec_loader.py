@@ -11,8 +11,8 @@ is one ``file:line:col field: message`` problem.
 
 from __future__ import annotations
 
-import shutil
 import copy
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
