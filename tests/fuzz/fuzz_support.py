@@ -2,7 +2,7 @@
 
 The budget is a hypothesis ``settings`` object chosen by ``MLGITOPS_FUZZ``: a few hundred
 cases per target in the normal suite (derandomized, so CI is stable), 10,000 with
-``MLGITOPS_FUZZ=full`` (fresh random inputs each run; ``bench/fuzz.sh`` runs that), or
+``MLGITOPS_FUZZ=full`` (fresh random inputs each run; ``bash bench/fuzz.sh`` runs that), or
 any number with ``MLGITOPS_FUZZ=<n>``. It is applied per test, not as a global profile,
 so property tests elsewhere keep hypothesis' own defaults.
 """
@@ -33,12 +33,12 @@ def case_budget() -> int:
     return CI_CASES
 
 
-def fuzz_settings(scale: float = 1.0) -> settings:
-    """Hypothesis settings for one target; ``scale`` trims slow targets in the CI budget
-    only (a full run always gets the whole count)."""
+def fuzz_settings(scale: float = 1.0, full_scale: float = 1.0) -> settings:
+    """Hypothesis settings for one target; ``scale`` trims slow targets in the CI budget,
+    ``full_scale`` in a full run (for repeats of a target by a slower route)."""
     budget = case_budget()
     full = bool(os.environ.get("MLGITOPS_FUZZ", "").strip())
-    examples = budget if full else max(50, int(budget * scale))
+    examples = max(50, int(budget * (full_scale if full else scale)))
     return settings(
         max_examples=examples,
         deadline=None,  # the machine is shared: a slow case is not a failure

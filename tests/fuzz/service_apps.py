@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI
 
 from runner.serving.app import create_app
@@ -92,3 +96,28 @@ def served(project: str, state: Path, **env: str) -> Iterator[Served]:
 def sample(project: str) -> dict[str, Any]:
     path = ROOT / "projects" / project / "tests" / "fixtures" / "sample_request.json"
     return dict(json.loads(path.read_text()))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def listening(app: FastAPI) -> Iterator[str]:
+    """``app`` under uvicorn on a free port of 127.0.0.1, in a thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

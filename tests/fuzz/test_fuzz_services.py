@@ -6,7 +6,8 @@ through httpx's ASGI transport, so thousands of cases fit in seconds: mutated re
 documents, near-JSON bytes (NaN, lone surrogates, deep nesting, truncation), batches of
 all of these, odd content types and methods, unknown paths. Every reply must be a 2xx
 with a usable prediction or a 4xx with a one-line body, and nothing may log an error or
-a traceback. ``test_fuzz_live_replica.py`` repeats a smaller run over a real socket.
+a traceback. ``test_random_requests_over_a_real_socket`` repeats a smaller run through
+uvicorn on 127.0.0.1 (HTTP parsing, keep-alive, connection handling included).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from fuzz_support import (
 )
 from hypothesis import event, given
 from hypothesis import strategies as st
-from service_apps import PUBLIC_PORT, SERVICES, Served, served
+from service_apps import PUBLIC_PORT, SERVICES, Served, listening, served
 
 from runner.ml.schemas import get_schema
 
@@ -153,3 +154,24 @@ def test_the_seed_record_predicts(service: tuple[Served, Client], tmp_path: Path
     check_reply(svc, "/predict", reply)
     reply = client.request("POST", "/predict_batch", json={"records": [svc.sample] * 3})
     assert reply.status_code == 200 and reply.json()["count"] == 3
+
+
+@pytest.fixture(scope="module", params=SERVICES)
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[tuple[Served, httpx.Client]]:
+    with served(request.param, tmp_path_factory.mktemp(f"live-{request.param}")) as svc, \
+            listening(svc.app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        yield svc, client
+
+
+@given(case=st.data())
+@fuzz_settings(scale=0.2, full_scale=0.2)
+def test_random_requests_over_a_real_socket(live: tuple[Served, httpx.Client],
+                                           case: st.DataObject) -> None:
+    svc, client = live
+    method, path, kwargs = case.draw(requests(svc.sample, get_schema(svc.name)), label="request")
+    with watch_logs() as logs:
+        reply = client.request(method, path, **kwargs)
+    event(f"{path.split('?')[0]} -> {reply.status_code}")
+    check_reply(svc, path, reply)
+    assert not logs.bad, logs.describe()
