@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from runner.errors import Location, PlaybookError
+from runner.errors import Location, PlaybookError, printable
 from runner.playbook import modules
 from runner.playbook.model import (
     BLOCK_KEYWORDS,
@@ -60,7 +60,9 @@ class _Loader:
 
     def fail(self, msg: str, pos: tuple[int, int] | None, field: str | None) -> PlaybookError:
         line, col = pos if pos else (None, None)
-        return PlaybookError(msg, location=Location(self.display, line, col), field=field)
+        # Keys and values of the user's file reach both: keep the error one printable line.
+        return PlaybookError(printable(msg), location=Location(self.display, line, col),
+                             field=printable(field) if field else field)
 
     def load(self) -> Playbook:
         try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from runner.errors import Location, ToolkitError
+from runner.errors import Location, ToolkitError, printable
 from runner.spec.models import (
     HOST_PATTERN,
     IMAGE_PATTERN,
@@ -35,17 +35,6 @@ PATTERN_HINTS = {
     METRIC_PATTERN: "must be a metric name (letters, digits, '_', '.', ':', '-')",
     URL_PATH_PATTERN: "must be a URL path starting with '/' (letters, digits, '._~/-')",
 }
-
-
-# Line breaks, other control characters and lone surrogates (YAML's "\ud800" escape makes
-# one) can come from the user's keys and values: shown escaped, every problem stays one
-# line and can be printed to any terminal.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters and lone surrogates escaped (``\\n``, ``\\ud800``)."""
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 def field_path(path: PathT) -> str:
