@@ -135,3 +135,19 @@ def test_random_posts_get_accepted_or_a_4xx(monitor: tuple[httpx.Client, Context
         assert body["status"] == "accepted" and isinstance(body["alerts"], int)
         assert set(body) == {"status", "alerts"}  # nothing about deploys or decisions
     assert not logs.bad, logs.describe()
+
+
+@pytest.mark.parametrize("annotations", [["summary"], "summary", 7])
+def test_annotations_that_are_not_an_object_are_a_400(monitor: tuple[httpx.Client, Context],
+                                                      annotations: Any) -> None:
+    """Found by this fuzzer: a list here was a 500 and a traceback in the monitor's log."""
+    client, ctx = monitor
+    body = {"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "labels": {"alertname": "x", "service": "telecom"},
+         "annotations": annotations}]}
+    with watch_logs() as logs:
+        reply = client.post("/alerts", json=body,
+                            headers={"Authorization": f"Bearer {read_token(ctx.state)}"})
+    assert reply.status_code == 400
+    assert reply.json() == {"error": "alert annotations must be an object"}
+    assert not logs.bad, logs.describe()
