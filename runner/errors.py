@@ -8,7 +8,18 @@ retry the first kind and stop at once on the second.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# Line breaks, other control characters and lone surrogates (YAML's "\ud800" escape makes
+# one) can come from a user's keys and values: shown escaped, an error quoting them stays
+# one line and can be printed on any terminal.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters and lone surrogates escaped (``\\n``, ``\\ud800``)."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 @dataclass(frozen=True)

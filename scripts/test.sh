@@ -7,6 +7,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check runner tests tasks.py bench projects
 echo "== mypy"; mypy
 echo "== import layers"; lint-imports --no-cache
+echo "== bandit"; bandit -c pyproject.toml -r runner projects -q -ll
 echo "== validate + render --check"; inv validate && inv render --check
 # The container tests need an engine: started once (host networking only) and left running,
 # so its image and layer cache serve the next run on this machine too.

@@ -206,7 +206,7 @@ def restore_dvc(root: Path, cache_src: Path, manifest: dict[str, Any], notes: li
             continue  # directory outputs: `dvc checkout` rebuilds them from the cache
         src = staging.cache_file(cache, md5)
         if workspace.exists():
-            if hashlib.md5(workspace.read_bytes()).hexdigest() != md5:  # noqa: S324 - DVC's
+            if hashlib.md5(workspace.read_bytes(), usedforsecurity=False).hexdigest() != md5:  # noqa: S324 - DVC's
                 notes.append(f"{out['path']} differs from the backed-up version (kept; "
                              "dvc checkout or inv data-rollback to replace it)")
             continue

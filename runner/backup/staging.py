@@ -212,7 +212,7 @@ def copy_dvc_cache(root: Path, platform: Platform, staging: Path) -> dict[str, A
         md5, workspace, label = wanted.pop()
         src = cache_file(cache, md5)
         if not src.is_file() and not md5.endswith(".dir") and workspace.is_file() and (
-                hashlib.md5(workspace.read_bytes()).hexdigest() == md5):  # noqa: S324 - DVC's
+                hashlib.md5(workspace.read_bytes(), usedforsecurity=False).hexdigest() == md5):  # noqa: S324 - DVC's
             src = workspace  # in the workspace but not (or no longer) in the cache
         if not src.is_file():
             missing.append(label)

@@ -39,7 +39,7 @@ def checkout_pinned(ctx: ServiceContext) -> None:
     if not source.is_file():
         raise PermanentError(f"{rel}: the pinned version {pinned[0][:12]} is not in the DVC "
                              "cache (dvc pull, or inv restore of a backup that has it)")
-    if hashlib.md5(source.read_bytes()).hexdigest() != pinned[0]:  # noqa: S324 - DVC's
+    if hashlib.md5(source.read_bytes(), usedforsecurity=False).hexdigest() != pinned[0]:  # noqa: S324 - DVC's
         raise PermanentError(f"{rel}: the DVC cache entry {pinned[0][:12]} is itself damaged")
     tmp = ctx.raw_data.with_suffix(ctx.raw_data.suffix + ".restoring")
     shutil.copyfile(source, tmp)

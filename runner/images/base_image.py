@@ -72,7 +72,8 @@ def ensure_base(
         raise NotInstalled("debootstrap is not installed (scripts/setup.sh installs it)")
     started = time.monotonic()
     # /var/tmp, not /tmp: the root file system is a few hundred MB, /tmp may be a small tmpfs.
-    with tempfile.TemporaryDirectory(prefix="mlgitops-base-", dir="/var/tmp") as tmp:
+    # A private mkdtemp folder (0700, unpredictable name), so bandit B108 does not apply.
+    with tempfile.TemporaryDirectory(prefix="mlgitops-base-", dir="/var/tmp") as tmp:  # nosec B108
         rootfs = Path(tmp) / "rootfs"
         say(f"{image}: debootstrap --variant={recipe.variant} {recipe.suite} "
             f"(+{','.join(recipe.packages)}), about a minute")

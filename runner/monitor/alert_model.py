@@ -84,7 +84,10 @@ def parse(raw: Mapping[str, Any], *, status: str | None = None) -> Alert:
     if not isinstance(labels, Mapping) or "alertname" not in labels:
         raise PermanentError("alert without labels.alertname")
     labels = {str(k): str(v) for k, v in labels.items()}
-    annotations = {str(k): str(v) for k, v in (raw.get("annotations") or {}).items()}
+    given = raw.get("annotations") or {}
+    if not isinstance(given, Mapping):  # a list here was a 500 and a traceback (fuzzing)
+        raise PermanentError("alert annotations must be an object")
+    annotations = {str(k): str(v) for k, v in given.items()}
     state = status or raw.get("status", "")
     if isinstance(state, Mapping):  # API v2: {"state": "active", "silencedBy": [...]}
         state = state.get("state", "")

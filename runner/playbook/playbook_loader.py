@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runner.errors import Location, PlaybookError
+from runner.errors import Location, PlaybookError, printable
 from runner.playbook.modules import ModuleSet
 from runner.playbook.playbook_model import (
     BLOCK_KEYWORDS,
@@ -61,13 +61,18 @@ class _Loader:
 
     def fail(self, msg: str, pos: tuple[int, int] | None, field: str | None) -> PlaybookError:
         line, col = pos if pos else (None, None)
-        return PlaybookError(msg, location=Location(self.display, line, col), field=field)
+        # Keys and values of the user's file reach both: keep the error one printable line.
+        return PlaybookError(printable(msg), location=Location(self.display, line, col),
+                             field=printable(field) if field else field)
 
     def load(self) -> Playbook:
         try:
             text = self.path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PlaybookError(f"cannot read playbook: {exc.strerror}",
+                                location=Location(self.display)) from None
+        except UnicodeDecodeError as exc:
+            raise PlaybookError(f"cannot read playbook: not UTF-8 text (byte {exc.start})",
                                 location=Location(self.display)) from None
         try:
             data = load_yaml(text)

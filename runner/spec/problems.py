@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from runner.errors import Location, ToolkitError
+from runner.errors import Location, ToolkitError, printable
 from runner.spec.models import (
     HOST_PATTERN,
     IMAGE_PATTERN,
@@ -72,9 +72,9 @@ class Problems:
         return len(self._items)
 
     def add_at(self, pos: Pos, path: PathT, message: str) -> None:
-        field = field_path(pos.prefix + tuple(path)) or None
+        field = printable(field_path(pos.prefix + tuple(path))) or None
         location = Location(pos.file, pos.line, pos.column)
-        err = ToolkitError(message, location=location, field=field)
+        err = ToolkitError(printable(message), location=location, field=field)
         key = (pos.file, pos.line or 0, pos.column or 0, err.one_line())
         if key not in self._seen:  # merged documents can surface one problem twice
             self._seen.add(key)

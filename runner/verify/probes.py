@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-ALL_INTERFACES = frozenset({"0.0.0.0", "::", "*", "[::]"})  # noqa: S104 - what we refuse
+# The addresses a replica must NOT listen on (a check, not a bind).
+ALL_INTERFACES = frozenset({"0.0.0.0", "::", "*", "[::]"})  # noqa: S104  # nosec B104
 
 
 def process_user(user: str | None, expected: str, non_root: bool) -> list[str]:

@@ -22,6 +22,7 @@ REGISTER = r"""
 import sys, mlflow, mlflow.sklearn, numpy as np
 from sklearn.dummy import DummyClassifier
 mlflow.set_tracking_uri(sys.argv[1])
+mlflow.set_registry_uri(sys.argv[1])  # an inherited MLFLOW_REGISTRY_URI must not win
 for name in sys.argv[2:]:
     model = DummyClassifier().fit(np.zeros((4, 1)), [0, 1, 0, 1])
     with mlflow.start_run():
@@ -43,7 +44,7 @@ def test_inv_ci_passes_on_the_committed_tree_and_stops_at_render_when_stale(
     subprocess.run([sys.executable, "-c", REGISTER, uri, "bankchurn-model", "carvision-model",
                     "telecom-model"], check=True, cwd=state, capture_output=True, timeout=300)
     env = {**os.environ, "MLGITOPS_ROOT": str(clone), "MLGITOPS_STATE_DIR": str(state),
-           "MLFLOW_TRACKING_URI": uri}
+           "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
 
     started = time.monotonic()
     ok = subprocess.run([INV, "ci", "--skip", "setup,tests"], cwd=clone, env=env,

@@ -159,6 +159,7 @@ def test_inv_render_check_names_the_rule_after_a_threshold_edit(tmp_path: Path) 
     root = tmp_path / "repo"
     shutil.copytree(ROOT / "specs", root / "specs")
     shutil.copytree(ROOT / "generated", root / "generated")
+    shutil.copytree(ROOT / ".github", root / ".github")  # render --check covers the workflows
     (root / "projects").symlink_to(ROOT / "projects")
     shutil.copy(ROOT / "tasks.py", root / "tasks.py")
     assert render_command("dev", check_only=True, root=root) == 0
