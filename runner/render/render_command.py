@@ -65,12 +65,14 @@ def cache_dir(root: Path) -> Path | None:
 
 
 def plan_env(root: Path, env: str, *, with_old: bool = False,
-             cache: Path | None = None) -> RenderPlan:
+             cache: Path | None = None, platform: Platform | None = None) -> RenderPlan:
     """Validate and work out what bringing ``generated/<env>/`` up to date takes (for
     ``inv render`` and the playbook ``render`` module; ``apply_render`` makes it so).
-    ``cache``: the cache directory (default: the state directory's)."""
+    ``cache``: the cache directory (default: the state directory's); ``platform``: the
+    specs when the caller loaded them already (loading 1,000 specs is most of a render)."""
     cache = cache or cache_dir(root)
-    platform = load_platform(root, env, cache_dir=cache)
+    if platform is None:
+        platform = load_platform(root, env, cache_dir=cache)
     if cache is None:
         return plan_render(platform, env_dir(root, env), None, with_old=with_old)
     cache_bytecode(cache)
@@ -119,10 +121,12 @@ def render_command(env: str = "dev", check_only: bool = False, root: Path | None
         print(result.summary(), file=sys.stderr)
         print(f"generated/ is stale: run `inv render --env {env}` and commit", file=sys.stderr)
         return 1
-    plan = plan_env(root, env)  # renders everything it needs before writing anything
+    cache = cache_dir(root)
+    platform = load_platform(root, env, cache_dir=cache)  # once, for both outputs
+    plan = plan_env(root, env, cache=cache, platform=platform)  # renders before writing
     changes = apply_render(plan)
-    changed_schemas = write_schemas(root, cache_dir(root))
-    workflows = workflow_files(root, env, load_platform(root, env, cache_dir=cache_dir(root)))
+    changed_schemas = write_schemas(root, cache)
+    workflows = workflow_files(root, env, platform)
     changed_workflows = write_dir(root / WORKFLOWS_DIR, workflows)
     print(
         f"rendered {plan.files} files to generated/{env}: {len(changes)} changed"
