@@ -63,6 +63,10 @@ def _add_file_webhook(root: Path, url_file: Path) -> None:
     assert anchor in text
     text = text.replace(anchor, anchor + "  - name: oncall-file\n    type: webhook\n"
                         f"    url: {{file: {url_file}}}\n    min_severity: critical\n")
+    # Critical alerts go to their escalation level's routes (P0, P1): route there too.
+    routes = "    routes: [oncall, local-log]\n"
+    assert routes in text
+    text = text.replace(routes, "    routes: [oncall, oncall-file, local-log]\n")
     platform.write_text(text)
     git(root, "commit", "-q", "-am", "a webhook by file reference")
 

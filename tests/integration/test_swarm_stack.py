@@ -65,7 +65,7 @@ def _swarm_repo(tmp: Path, port: int) -> Path:
     platform.write_text(re.sub(r"(?m)^runtime: local", "runtime: swarm", platform.read_text()))
     spec = root / "specs" / "services" / f"{SERVICE}.yaml"
     spec.write_text(re.sub(r"(?m)^health: .*$",
-                           "health: {path: /health, timeout_s: 2, retries: 3, interval_s: 0.5}",
+                           "health: {path: /health, timeout_s: 2, retries: 20, interval_s: 0.5}",
                            spec.read_text()))
     render(root)
     git(root, "add", ".")
