@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runner.runtime.base import ReplicaSpec
 
 
 def request(
@@ -96,3 +100,37 @@ def verify(
 def short(body: Any) -> str:
     text = body if isinstance(body, str) else json.dumps(body)
     return text[:200]
+
+
+def wait_verified(admin_port: int, spec: ReplicaSpec,
+                  gone: Callable[[], str | None]) -> str | None:
+    """Poll a candidate's admin port until it passes every check (``/health``, the pinned
+    model version, the smoke request); None, or why it did not. ``gone`` says why the
+    candidate stopped existing (a process exited, a container died), else None. Shared by
+    every runtime so that all of them gate a replacement the same way."""
+    import time
+
+    deadline = time.monotonic() + spec.start_budget_s
+    last = "not answering yet"
+    while time.monotonic() < deadline:
+        dead = gone()
+        if dead is not None:
+            return dead
+        status, body = request(admin_port, spec.health_path, timeout_s=spec.health_timeout_s)
+        if status and status != 200:
+            last = f"{spec.health_path} answered {status}: {short(body)}"
+            if isinstance(body, dict) and body.get("state") == "failed":
+                return last  # the model failed to load: waiting will not fix it
+        if status == 200:
+            problem = verify(
+                admin_port, model_version=spec.model_version,
+                health_path=spec.health_path, smoke_request=spec.smoke_request,
+                timeout_s=max(spec.health_timeout_s, 5.0),
+            )
+            if problem is None:
+                return None
+            last = problem
+            if "model version" in problem or "smoke" in problem:
+                return problem  # answering but wrong: waiting will not fix it
+        time.sleep(min(spec.health_interval_s, 0.25))
+    return f"not healthy after {spec.start_budget_s:.0f}s ({last})"

@@ -172,30 +172,8 @@ class LocalRuntime(Runtime):
         self, fact: ReplicaFact, spec: ReplicaSpec, proc: subprocess.Popen[bytes]
     ) -> str | None:
         """Poll the candidate's admin port until it passes every check; why it did not."""
-        deadline = time.monotonic() + spec.start_budget_s
-        last = "not answering yet"
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                return f"process exited; log tail: {_tail(Path(fact.log))}"
-            status, body = health.request(fact.admin_port, spec.health_path,
-                                          timeout_s=spec.health_timeout_s)
-            if status and status != 200:
-                last = f"{spec.health_path} answered {status}: {health.short(body)}"
-                if isinstance(body, dict) and body.get("state") == "failed":
-                    return last  # the model failed to load: waiting will not fix it
-            if status == 200:
-                problem = health.verify(
-                    fact.admin_port, model_version=spec.model_version,
-                    health_path=spec.health_path, smoke_request=spec.smoke_request,
-                    timeout_s=max(spec.health_timeout_s, 5.0),
-                )
-                if problem is None:
-                    return None
-                last = problem
-                if "model version" in problem or "smoke" in problem:
-                    return problem  # answering but wrong: waiting will not fix it
-            time.sleep(min(spec.health_interval_s, 0.25))
-        return f"not healthy after {spec.start_budget_s:.0f}s ({last})"
+        return health.wait_verified(fact.admin_port, spec, lambda: None if proc.poll() is None
+                                   else f"process exited; log tail: {_tail(Path(fact.log))}")
 
     # ----------------------------------------------------------------- warm standby
 
