@@ -39,6 +39,47 @@ def test_a_smoke_request_linking_out_of_the_project_is_refused(tmp_path: Path) -
     )
 
 
+def _projects(root: Path) -> Path:
+    shutil.copytree(REPO / "specs", root / "specs")
+    for name in ("bankchurn", "carvision", "telecom"):
+        fixtures = root / "projects" / name / "tests" / "fixtures"
+        fixtures.mkdir(parents=True)
+        (fixtures / "sample_request.json").write_text("{}\n")
+    return root / "projects" / "telecom" / "tests" / "fixtures" / "sample_request.json"
+
+
+def test_links_that_stay_inside_the_project_are_followed(tmp_path: Path) -> None:
+    # The checks walk with lstat and resolve only when a link is on the way: a link that
+    # stays inside (a fixture kept elsewhere in the project, a project folder that is a
+    # link to another place in the repository) must still pass.
+    smoke = _projects(tmp_path)
+    real = smoke.parent / "real.json"
+    smoke.rename(real)
+    smoke.symlink_to("real.json")
+    moved = tmp_path / "elsewhere" / "bankchurn"
+    moved.parent.mkdir()
+    (tmp_path / "projects" / "bankchurn").rename(moved)
+    (tmp_path / "projects" / "bankchurn").symlink_to(moved)
+    assert sorted(load_platform(tmp_path, "dev").services) == ["bankchurn", "carvision",
+                                                               "telecom"]
+
+
+@pytest.mark.parametrize("make", ["missing", "directory", "dangling link"])
+def test_a_smoke_request_that_is_not_a_file_is_refused(tmp_path: Path, make: str) -> None:
+    smoke = _projects(tmp_path)
+    smoke.unlink()
+    if make == "directory":
+        smoke.mkdir()
+    elif make == "dangling link":
+        smoke.symlink_to("nowhere.json")
+    with pytest.raises(SpecError) as info:
+        load_platform(tmp_path, "dev")
+    assert info.value.one_line() == (
+        "specs/services/telecom.yaml:3:10 project: smoke request "
+        "'projects/telecom/tests/fixtures/sample_request.json' does not exist"
+    )
+
+
 def test_awkward_but_valid_text_stays_one_value_in_every_rendered_file() -> None:
     platform = load_platform(REPO, "dev")
     data = platform.model_dump()
