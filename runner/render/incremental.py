@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,7 @@ def service_keys(platform: Platform, code: str) -> dict[str, str]:
 
 
 Stat = tuple[int, int]  # size, mtime_ns
+Renderer = Callable[[Platform, Collection[str]], Rendered]
 
 
 def _stat(path: str) -> Stat | None:
@@ -148,9 +150,10 @@ class RenderPlan:
 
 
 def plan_render(platform: Platform, directory: Path, manifest_path: Path | None,
-                *, with_old: bool = False) -> RenderPlan:
+                *, with_old: bool = False, render: Renderer = render_parts) -> RenderPlan:
     """Render what changed since the manifest and compare it with ``directory``. ``with_old``:
-    also read the text of files to remove (for diffs)."""
+    also read the text of files to remove (for diffs); ``render``: what renders the
+    directory's files (``generated/<env>/`` by default, or the CI workflows)."""
     keys = service_keys(platform, inputs_key())
     manifest = (Manifest.load(manifest_path, directory) if manifest_path is not None
                 else Manifest(str(directory), {}))
@@ -160,7 +163,7 @@ def plan_render(platform: Platform, directory: Path, manifest_path: Path | None,
         known = manifest.fresh(name, key, on_disk)
         if known is not None:
             reused[name] = known
-    rendered = render_parts(platform, skip=reused)
+    rendered = render(platform, reused)
     wanted = rendered.files()
     keep = {rel for files in reused.values() for rel in files}
     changes = diff_dir(directory, wanted, keep=keep, with_old=with_old, on_disk=on_disk)

@@ -9,6 +9,7 @@ unified diff when ``generated/`` differs from that render or holds files no spec
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -17,7 +18,12 @@ from runner.render.artifacts import render_all
 from runner.render.generated_files import CheckResult, check, check_dir, env_dir, scan, write_dir
 from runner.render.incremental import Manifest, RenderPlan, apply_render, code_key, plan_render
 from runner.render.template_env import cache_bytecode
-from runner.render.workflows import WORKFLOW_ENV, WORKFLOWS_DIR, render_workflows
+from runner.render.workflows import (
+    WORKFLOW_ENV,
+    WORKFLOWS_DIR,
+    render_workflow_parts,
+    render_workflows,
+)
 from runner.spec.models import Platform
 from runner.spec.schema import schema_files
 from runner.spec.spec_loader import known_environments, load_platform
@@ -51,6 +57,15 @@ def workflow_files(root: Path, env: str, platform: Platform) -> dict[str, str]:
     """The CI workflows: from the base environment's specs whatever ``env`` is rendered."""
     base = platform if env == WORKFLOW_ENV else load_platform(root, WORKFLOW_ENV)
     return render_workflows(base)
+
+
+def plan_workflows(root: Path, env: str, platform: Platform, cache: Path | None) -> RenderPlan:
+    """Like ``plan_env`` for ``.github/workflows/``: a service's retrain workflow is rendered
+    again only when its inputs changed (1,000 of them took 30 ms to render and compare)."""
+    base = platform if env == WORKFLOW_ENV else load_platform(root, WORKFLOW_ENV,
+                                                               cache_dir=cache)
+    manifest = cache / "render-workflows.json" if cache is not None else None
+    return plan_render(base, root / WORKFLOWS_DIR, manifest, render=render_workflow_parts)
 
 
 def cache_dir(root: Path) -> Path | None:
@@ -123,11 +138,13 @@ def render_command(env: str = "dev", check_only: bool = False, root: Path | None
         return 1
     cache = cache_dir(root)
     platform = load_platform(root, env, cache_dir=cache)  # once, for both outputs
+    # The specs stay alive until the process ends: the cyclic GC need not scan them again
+    # at every collection the rendering triggers (30 ms of a re-render at 1,000 services).
+    gc.freeze()
     plan = plan_env(root, env, cache=cache, platform=platform)  # renders before writing
     changes = apply_render(plan)
     changed_schemas = write_schemas(root, cache)
-    workflows = workflow_files(root, env, platform)
-    changed_workflows = write_dir(root / WORKFLOWS_DIR, workflows)
+    changed_workflows = apply_render(plan_workflows(root, env, platform, cache))
     print(
         f"rendered {plan.files} files to generated/{env}: {len(changes)} changed"
         + (f", {len(changed_schemas)} schema files updated" if changed_schemas else "")

@@ -11,9 +11,11 @@ repository, not to one overlay, and must not change with ``--env``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.render.artifacts import Rendered
 from runner.render.template_env import render_template
 from runner.spec.models import Platform
 
@@ -98,18 +100,26 @@ DISPATCHES = (
 
 def render_workflows(platform: Platform) -> dict[str, str]:
     """Every workflow file, keyed by name under ``.github/workflows/``."""
+    return render_workflow_parts(platform).files()
+
+
+def render_workflow_parts(platform: Platform, skip: Collection[str] = ()) -> Rendered:
+    """The workflows grouped like ``render_parts``: each service's retrain workflow is its
+    own (skipped when named in ``skip``), the others list every service."""
     services = sorted(platform.services)
     base = {"header": "Generated from specs/ by `inv render`; do not edit.",
             "env": WORKFLOW_ENV, "services": services}
-    files = {
+    fleet = {
         "pull-request.yml": render_template("github/pull-request.yml.j2",
                                             {**base, "steps": PR_STEPS}),
         "reconcile.yml": render_template("github/reconcile.yml.j2", base),
         "drift.yml": render_template("github/drift.yml.j2", {**base, "drift_cron": DRIFT_CRON}),
     }
-    for name in services:
-        files[f"retrain-{name}.yml"] = render_template(
-            "github/retrain.yml.j2", {**base, "svc": platform.services[name]})
     for op in DISPATCHES:
-        files[f"{op.name}.yml"] = render_template("github/dispatch.yml.j2", {**base, "op": op})
-    return dict(sorted(files.items()))
+        fleet[f"{op.name}.yml"] = render_template("github/dispatch.yml.j2", {**base, "op": op})
+    per_service = {
+        name: {f"retrain-{name}.yml": render_template(
+            "github/retrain.yml.j2", {**base, "svc": platform.services[name]})}
+        for name in services if name not in skip
+    }
+    return Rendered(fleet, per_service)

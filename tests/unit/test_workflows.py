@@ -88,3 +88,32 @@ def test_changing_retrain_schedule_makes_render_check_fail_until_rendered(
     assert render_command(root=root) == 0
     assert render_command(check_only=True, root=root) == 0
     assert "30 4 * * 1" in (root / WORKFLOWS_DIR / "retrain-bankchurn.yml").read_text()
+
+
+def test_render_rewrites_only_the_workflow_whose_service_changed_and_repairs_hand_edits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "repo"
+    for name in ("specs", "generated", ".github"):
+        shutil.copytree(ROOT / name, root / name)
+    (root / "projects").symlink_to(ROOT / "projects")
+    monkeypatch.setenv("MLGITOPS_STATE_DIR", str(tmp_path / "state"))  # the render caches
+    workflows = root / WORKFLOWS_DIR
+    assert render_command(root=root) == 0  # records what it wrote
+
+    def inodes() -> dict[str, int]:
+        return {p.name: p.stat().st_ino for p in workflows.glob("*.yml")}
+
+    before = inodes()
+    spec = root / "specs" / "services" / "bankchurn.yaml"
+    spec.write_text(spec.read_text().replace('schedule: "0 3 1 * *"', 'schedule: "30 4 * * 1"'))
+    assert render_command(root=root) == 0
+    after = inodes()
+    assert sorted(n for n in after if after[n] != before[n]) == ["retrain-bankchurn.yml"]
+    assert "30 4 * * 1" in (workflows / "retrain-bankchurn.yml").read_text()
+
+    edited = workflows / "retrain-telecom.yml"  # a hand edit is not trusted as rendered
+    rendered = edited.read_text()
+    edited.write_text(rendered.replace("cron:", "cron:  ", 1))
+    assert render_command(root=root) == 0
+    assert edited.read_text() == rendered
+    assert render_command(check_only=True, root=root) == 0
