@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,10 +71,13 @@ def cron_problem(expr: str) -> str | None:
     return None
 
 
-def _check_cron(doc: Doc, path: PathT, problems: Problems) -> None:
+CronCheck = Callable[[str], "str | None"]
+
+
+def _check_cron(doc: Doc, path: PathT, problems: Problems, cron: CronCheck) -> None:
     expr = _get(doc.data, path)
     if isinstance(expr, str):
-        why = cron_problem(expr)
+        why = cron(expr)
         if why:
             problems.add_at(_at(doc, path), path, why)
 
@@ -85,11 +89,13 @@ def check_all(
     platform_doc: Doc | None,
     service_docs: dict[str, Doc],
     problems: Problems,
+    cron: CronCheck = cron_problem,
 ) -> None:
-    """Report every cross-field and cross-file problem into ``problems``."""
+    """Report every cross-field and cross-file problem into ``problems``. ``cron``: what
+    judges a cron expression (``cron_problem``, or a cache of its verdicts)."""
     taken: dict[int, PathT] = {}
     if platform_doc is not None:
-        taken = _check_platform(env, platform_doc, problems)
+        taken = _check_platform(env, platform_doc, problems, cron)
     names: dict[str, str] = {}
     ports: dict[int, str] = {}
     for stem, doc in sorted(service_docs.items()):
@@ -126,7 +132,7 @@ def check_all(
         if port is not None:
             ports.setdefault(port, name if isinstance(name, str) else stem)
         _check_project(root, doc, problems)
-        _check_cron(doc, ("retrain", "schedule"), problems)
+        _check_cron(doc, ("retrain", "schedule"), problems, cron)
 
 
 def _walk(root: Path, rel: str) -> tuple[int | None, bool]:
@@ -191,7 +197,8 @@ def _check_project(root: Path, doc: Doc, problems: Problems) -> None:
         problems.add_at(_at(doc, path), path, f"smoke request '{project}/{smoke}' does not exist")
 
 
-def _check_platform(env: str | None, doc: Doc, problems: Problems) -> dict[int, PathT]:
+def _check_platform(env: str | None, doc: Doc, problems: Problems,
+                    cron: CronCheck) -> dict[int, PathT]:
     """Platform-only rules; returns the platform's ports with the field that sets each."""
     environment = _get(doc.data, ("environment",))
     if env is not None and isinstance(environment, str) and environment != env:
@@ -219,7 +226,7 @@ def _check_platform(env: str | None, doc: Doc, problems: Problems) -> dict[int, 
         seen: set[str] = set()
         for index, window in enumerate(windows):
             base: PathT = ("maintenance", kind, index)
-            _check_cron(doc, base + ("cron",), problems)
+            _check_cron(doc, base + ("cron",), problems, cron)
             name = _get(window, ("name",))
             if isinstance(name, str) and name in seen:
                 problems.add_at(
@@ -228,7 +235,7 @@ def _check_platform(env: str | None, doc: Doc, problems: Problems) -> dict[int, 
             if isinstance(name, str):
                 seen.add(name)
     if _get(doc.data, ("backup", "schedule")) is not None:
-        _check_cron(doc, ("backup", "schedule"), problems)
+        _check_cron(doc, ("backup", "schedule"), problems, cron)
     sinks = _get(doc.data, ("notifications",))
     seen_sinks: set[str] = set()
     for index, sink in enumerate(sinks if isinstance(sinks, list) else []):

@@ -15,11 +15,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from runner.errors import SpecError
-from runner.spec.checks import check_all
+from runner.spec.checks import check_all, cron_problem
 from runner.spec.merge import deep_merge, merge_values
 from runner.spec.models import Platform, PlatformSpec, ServiceSpec
 from runner.spec.problems import Problems, pydantic_message, suggest
-from runner.spec.readcache import SpecReadCache, digest
+from runner.spec.readcache import CronVerdicts, SpecReadCache, digest
 from runner.spec.spec_yaml import PathT, Pos, Positions, positions_of, read_yaml, type_name
 
 OVERLAY_KEYS = ("platform", "services")
@@ -221,6 +221,7 @@ def _load(root: Path, env: str, problems: Problems, cache: SpecReadCache) -> Pla
         platform_doc=docs.get("platform"),
         service_docs=all_service_docs,
         problems=problems,
+        cron=CronVerdicts(cache, cron_problem).check,
     )
     if problems or not isinstance(platform_spec, PlatformSpec):
         return None

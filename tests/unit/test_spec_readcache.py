@@ -1,0 +1,73 @@
+"""The spec cache under the state directory: parsed files and cron verdicts, by content.
+
+A cached answer must be exactly what the work would give, and a doubt must mean doing the
+work again: a changed file, another croniter, a cache file others could write.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from runner.errors import SpecError
+from runner.spec import load_platform
+from runner.spec.checks import cron_problem
+from runner.spec.readcache import CronVerdicts, SpecReadCache
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_cron_verdicts_are_remembered_across_loads(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def judge(expr: str) -> str | None:
+        calls.append(expr)
+        return cron_problem(expr)
+
+    cache = SpecReadCache(tmp_path)
+    verdicts = CronVerdicts(cache, judge)
+    assert verdicts.check("0 3 * * *") is None
+    assert verdicts.check("61 * * * *") == "invalid cron expression '61 * * * *'"
+    cache.save()
+
+    def refuse(expr: str) -> str | None:
+        raise AssertionError(f"judged again: {expr}")
+
+    again = CronVerdicts(SpecReadCache(tmp_path), refuse)
+    assert again.check("0 3 * * *") is None
+    assert again.check("61 * * * *") == "invalid cron expression '61 * * * *'"
+    assert calls == ["0 3 * * *", "61 * * * *"]
+
+
+def test_a_verdict_of_another_croniter_is_not_trusted(tmp_path: Path) -> None:
+    cache = SpecReadCache(tmp_path)
+    CronVerdicts(cache, lambda expr: None).check("61 * * * *")  # a wrong verdict, cached
+    cache.save()
+    text = (tmp_path / "specs.jsonl").read_text()
+    (tmp_path / "specs.jsonl").write_text(text.replace("\tcroniter ", "\tcroniter 1", 1))
+    fresh = CronVerdicts(SpecReadCache(tmp_path), cron_problem)
+    assert fresh.check("61 * * * *") == "invalid cron expression '61 * * * *'"
+
+
+def test_a_cache_others_can_write_is_ignored(tmp_path: Path) -> None:
+    cache = SpecReadCache(tmp_path)
+    CronVerdicts(cache, lambda expr: None).check("61 * * * *")
+    cache.save()
+    (tmp_path / "specs.jsonl").chmod(0o666)
+    assert CronVerdicts(SpecReadCache(tmp_path), cron_problem).check("61 * * * *")
+
+
+def test_a_bad_schedule_is_refused_with_the_cache_warm(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "specs", root / "specs")
+    (root / "projects").symlink_to(REPO / "projects")
+    cache = tmp_path / "cache"
+    load_platform(root, "dev", cache_dir=cache)  # fills the cache with the valid schedules
+    spec = root / "specs" / "services" / "bankchurn.yaml"
+    spec.write_text(spec.read_text().replace('schedule: "0 3 1 * *"', 'schedule: "0 3 1 * 9"'))
+    with pytest.raises(SpecError, match=r"retrain\.schedule: invalid cron expression"):
+        load_platform(root, "dev", cache_dir=cache)
+    with pytest.raises(SpecError, match=r"retrain\.schedule: invalid cron expression"):
+        load_platform(root, "dev", cache_dir=cache)  # and again, from the cached verdict
