@@ -1,7 +1,10 @@
 """Spec files already parsed, keyed by the SHA-256 of their bytes: a re-render after one edit
 parses one file, not a thousand.
 
-One JSON line per file (``path``, digest, data) in ``<cache_dir>/specs.jsonl``. Only files
+One line per file (``path``, digest, stat signature, JSON data) in ``<cache_dir>/specs.jsonl``.
+A file whose size, mtime, ctime and inode are as recorded is not even read again (git's index
+does the same); a signature is recorded only for files last changed over two seconds before,
+so an edit within the clock's granularity cannot hide behind an unchanged mtime. Only files
 that parsed cleanly into plain JSON data are kept (no duplicate keys, str keys, no dates), so
 an entry gives exactly what parsing would; positions are not kept (errors re-read the file).
 Lines are decoded only when asked for, and written back only when something changed. Like
@@ -15,6 +18,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,19 +26,33 @@ from typing import Any
 import yaml
 
 # Bump when what the YAML walker builds changes; PyYAML's version is part of the key too.
-VERSION = f"1 pyyaml-{yaml.__version__}"
+VERSION = f"2 pyyaml-{yaml.__version__}"
+SETTLED_NS = 2_000_000_000  # how old a change must be for its stat to vouch for the bytes
 
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def signature(path: Path) -> str:
+    """Size, mtime, ctime and inode of ``path`` when its last change is settled, else ``""``."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return ""
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < SETTLED_NS:
+        return ""
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+
+
 class SpecReadCache:
-    """``get``/``put`` parsed data by (display path, digest); ``save`` at the end of a load."""
+    """``get``/``put`` parsed data by (display path, digest) or by an unchanged stat
+    signature (``unchanged``); ``save`` at the end of a load."""
 
     def __init__(self, cache_dir: Path | None) -> None:
         self.path = cache_dir / "specs.jsonl" if cache_dir is not None else None
-        self.lines: dict[str, tuple[str, str]] = {}  # display path -> (digest, JSON text)
+        # display path -> (digest, stat signature, JSON text)
+        self.lines: dict[str, tuple[str, str, str]] = {}
         self.used: set[str] = set()
         self.dirty = False
         if self.path is not None:
@@ -52,40 +70,55 @@ class SpecReadCache:
         if header != VERSION:
             return
         for line in body.splitlines():
-            name, _, rest = line.partition("\t")
-            sha, _, data = rest.partition("\t")
+            name, sha, sig, data = (line.split("\t", 3) + ["", "", ""])[:4]
             if name and sha and data:
-                self.lines[name] = (sha, data)
+                self.lines[name] = (sha, sig, data)
 
-    def get(self, name: str, sha: str) -> Any | None:
-        """The data parsed from ``name`` when its bytes hashed to ``sha``, else None."""
+    def _decode(self, text: str) -> Any | None:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+
+    def unchanged(self, name: str, sig: str) -> Any | None:
+        """The data of ``name`` when its stat signature ``sig`` is the one recorded."""
+        entry = self.lines.get(name)
+        if not sig or entry is None or entry[1] != sig:
+            return None
+        self.used.add(name)
+        return self._decode(entry[2])
+
+    def get(self, name: str, sha: str, sig: str = "") -> Any | None:
+        """The data parsed from ``name`` when its bytes hashed to ``sha``, else None; a hit
+        records ``sig``, the file's stat signature now."""
         entry = self.lines.get(name)
         self.used.add(name)
         if entry is None or entry[0] != sha:
             return None
-        try:
-            return json.loads(entry[1])
-        except ValueError:
-            return None
+        if entry[1] != sig:
+            self.lines[name] = (sha, sig, entry[2])
+            self.dirty = True
+        return self._decode(entry[2])
 
-    def put(self, name: str, sha: str, data: Any) -> None:
+    def put(self, name: str, sha: str, data: Any, sig: str = "") -> None:
         """Remember plain data (dumped now: callers may change their copy afterwards)."""
         self.used.add(name)
         try:
             text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         except (TypeError, ValueError):
             return
-        if "\n" in name or "\t" in name or self.lines.get(name) == (sha, text):
+        if "\n" in name or "\t" in name or self.lines.get(name) == (sha, sig, text):
             return
-        self.lines[name] = (sha, text)
+        self.lines[name] = (sha, sig, text)
         self.dirty = True
 
     def save(self) -> None:
         """Write the entries used by this load (files since deleted drop out)."""
         if self.path is None or not (self.dirty or set(self.lines) - self.used):
             return
-        body = "".join(f"{name}\t{sha}\t{data}\n"
-                       for name, (sha, data) in sorted(self.lines.items()) if name in self.used)
+        body = "".join(f"{name}\t{sha}\t{sig}\t{data}\n"
+                       for name, (sha, sig, data) in sorted(self.lines.items())
+                       if name in self.used)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

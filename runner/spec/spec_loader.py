@@ -19,7 +19,7 @@ from runner.spec.checks import check_all, cron_problem
 from runner.spec.merge import deep_merge, merge_values
 from runner.spec.models import Platform, PlatformSpec, ServiceSpec
 from runner.spec.problems import Problems, pydantic_message, suggest
-from runner.spec.readcache import CronVerdicts, SpecReadCache, digest
+from runner.spec.readcache import CronVerdicts, SpecReadCache, digest, signature
 from runner.spec.spec_yaml import PathT, Pos, Positions, positions_of, read_yaml, type_name
 
 OVERLAY_KEYS = ("platform", "services")
@@ -116,12 +116,16 @@ def _read(
 ) -> tuple[Any, Positions | Callable[[], Positions], bool]:
     """Parse one file; returns (data, positions, ok). Empty files read as ``{}``."""
     display = _rel(root, path)
+    sig = signature(path) if cache.path is not None else ""
+    cached = cache.unchanged(display, sig)
+    if isinstance(cached, dict):  # not read at all: size, times and inode as recorded
+        return cached, lambda: _positions(path, display), True
     try:
         raw = path.read_bytes()
     except OSError:
         raw = None  # read_yaml reports it
     sha = digest(raw) if raw is not None else ""
-    cached = cache.get(display, sha) if raw is not None else None
+    cached = cache.get(display, sha, sig) if raw is not None else None
     if isinstance(cached, dict):
         return cached, lambda: _positions(path, display), True
     read = read_yaml(path, display, raw)
@@ -144,7 +148,7 @@ def _read(
         )
         return None, pos, False
     if not yaml_problems and read.plain and raw is not None:
-        cache.put(display, sha, data)
+        cache.put(display, sha, data, sig)
     return data, pos, True
 
 

@@ -71,3 +71,48 @@ def test_a_bad_schedule_is_refused_with_the_cache_warm(tmp_path: Path) -> None:
         load_platform(root, "dev", cache_dir=cache)
     with pytest.raises(SpecError, match=r"retrain\.schedule: invalid cron expression"):
         load_platform(root, "dev", cache_dir=cache)  # and again, from the cached verdict
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    reads: list[str] = []
+    original = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        reads.append(self.name)
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    return reads
+
+
+def test_settled_unchanged_files_are_not_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import runner.spec.readcache as readcache
+
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "specs", root / "specs")
+    (root / "projects").symlink_to(REPO / "projects")
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(readcache, "SETTLED_NS", 0)  # every file counts as settled
+    load_platform(root, "dev", cache_dir=cache)
+    reads = _count_reads(monkeypatch)
+    load_platform(root, "dev", cache_dir=cache)
+    assert reads == ["dev.yaml"]  # only the overlay, whose key positions are always checked
+    spec = root / "specs" / "services" / "telecom.yaml"
+    spec.write_text(spec.read_text().replace("warning: 0.01,", "warning: 0.02,", 1))
+    platform = load_platform(root, "dev", cache_dir=cache)
+    assert reads == ["dev.yaml", "dev.yaml", "telecom.yaml"]
+    assert platform.services["telecom"].alerts.error_rate.warning == 0.02
+
+
+def test_a_file_changed_just_now_is_always_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Within the clock's granularity an edit may keep size and mtime: no stat vouches for it.
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "specs", root / "specs")
+    (root / "projects").symlink_to(REPO / "projects")
+    cache = tmp_path / "cache"
+    load_platform(root, "dev", cache_dir=cache)
+    reads = _count_reads(monkeypatch)
+    load_platform(root, "dev", cache_dir=cache)
+    assert "telecom.yaml" in reads  # copied a moment ago: read, then parsed from the cache
