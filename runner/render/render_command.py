@@ -16,7 +16,15 @@ from pathlib import Path
 from runner.locations import repo_root
 from runner.render.artifacts import render_all
 from runner.render.generated_files import CheckResult, check, check_dir, env_dir, scan, write_dir
-from runner.render.incremental import Manifest, RenderPlan, apply_render, code_key, plan_render
+from runner.render.incremental import (
+    Manifest,
+    RenderPlan,
+    apply_render,
+    code_key,
+    inputs_key,
+    plan_render,
+    service_keys,
+)
 from runner.render.template_env import cache_bytecode
 from runner.render.workflows import (
     WORKFLOW_ENV,
@@ -59,13 +67,16 @@ def workflow_files(root: Path, env: str, platform: Platform) -> dict[str, str]:
     return render_workflows(base)
 
 
-def plan_workflows(root: Path, env: str, platform: Platform, cache: Path | None) -> RenderPlan:
+def plan_workflows(root: Path, env: str, platform: Platform, cache: Path | None,
+                   keys: dict[str, str] | None = None) -> RenderPlan:
     """Like ``plan_env`` for ``.github/workflows/``: a service's retrain workflow is rendered
-    again only when its inputs changed (1,000 of them took 30 ms to render and compare)."""
-    base = platform if env == WORKFLOW_ENV else load_platform(root, WORKFLOW_ENV,
-                                                               cache_dir=cache)
+    again only when its inputs changed (1,000 of them took 30 ms to render and compare).
+    ``keys``: the services' keys of ``platform``, used when it is the workflows' base."""
+    same = env == WORKFLOW_ENV
+    base = platform if same else load_platform(root, WORKFLOW_ENV, cache_dir=cache)
     manifest = cache / "render-workflows.json" if cache is not None else None
-    return plan_render(base, root / WORKFLOWS_DIR, manifest, render=render_workflow_parts)
+    return plan_render(base, root / WORKFLOWS_DIR, manifest, render=render_workflow_parts,
+                       keys=keys if same else None)
 
 
 def cache_dir(root: Path) -> Path | None:
@@ -80,7 +91,8 @@ def cache_dir(root: Path) -> Path | None:
 
 
 def plan_env(root: Path, env: str, *, with_old: bool = False,
-             cache: Path | None = None, platform: Platform | None = None) -> RenderPlan:
+             cache: Path | None = None, platform: Platform | None = None,
+             keys: dict[str, str] | None = None) -> RenderPlan:
     """Validate and work out what bringing ``generated/<env>/`` up to date takes (for
     ``inv render`` and the playbook ``render`` module; ``apply_render`` makes it so).
     ``cache``: the cache directory (default: the state directory's); ``platform``: the
@@ -89,10 +101,10 @@ def plan_env(root: Path, env: str, *, with_old: bool = False,
     if platform is None:
         platform = load_platform(root, env, cache_dir=cache)
     if cache is None:
-        return plan_render(platform, env_dir(root, env), None, with_old=with_old)
+        return plan_render(platform, env_dir(root, env), None, with_old=with_old, keys=keys)
     cache_bytecode(cache)
     return plan_render(platform, env_dir(root, env), cache / f"render-{env}.json",
-                       with_old=with_old)
+                       with_old=with_old, keys=keys)
 
 
 def write_schemas(root: Path, cache: Path | None = None) -> list[str]:
@@ -141,10 +153,11 @@ def render_command(env: str = "dev", check_only: bool = False, root: Path | None
     # The specs stay alive until the process ends: the cyclic GC need not scan them again
     # at every collection the rendering triggers (30 ms of a re-render at 1,000 services).
     gc.freeze()
-    plan = plan_env(root, env, cache=cache, platform=platform)  # renders before writing
+    keys = service_keys(platform, inputs_key())  # for both directories
+    plan = plan_env(root, env, cache=cache, platform=platform, keys=keys)  # renders, no writes
     changes = apply_render(plan)
     changed_schemas = write_schemas(root, cache)
-    changed_workflows = apply_render(plan_workflows(root, env, platform, cache))
+    changed_workflows = apply_render(plan_workflows(root, env, platform, cache, keys))
     print(
         f"rendered {plan.files} files to generated/{env}: {len(changes)} changed"
         + (f", {len(changed_schemas)} schema files updated" if changed_schemas else "")
