@@ -59,8 +59,8 @@ def configured_state_dir(root: Path) -> str:
 
 def state_path(root: Path | None = None, configured: str | None = None,
                env: Mapping[str, str] | None = None) -> Path:
-    """The state directory as an absolute path (not created: ``runner.state.paths``
-    creates it private). ``configured`` is the spec's ``state_dir`` when the caller has
+    """The state directory as an absolute path (not created: ``private_dir`` makes it).
+    ``configured`` is the spec's ``state_dir`` when the caller has
     the loaded spec; None reads it from ``specs/platform.yaml``."""
     env = os.environ if env is None else env
     if env.get("MLGITOPS_STATE_DIR"):
@@ -68,3 +68,25 @@ def state_path(root: Path | None = None, configured: str | None = None,
     base = root or repo_root(env=env)
     path = Path(configured if configured is not None else configured_state_dir(base))
     return (path if path.is_absolute() else base / path).resolve()
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` created if missing and made 0700 (an existing 0755 one is tightened)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except PermissionError:  # not ours (a shared mount): leave it as its owner set it
+        pass
+    return path
+
+
+def cache_dir(root: Path) -> Path | None:
+    """Where ``inv render`` and ``inv validate`` keep their caches (parsed specs, cron
+    verdicts, what render wrote), inside the private state directory; None when it cannot be
+    made: a read-only checkout works without caches. Here rather than in ``runner.state``:
+    importing that package opens sqlite, 30 ms of a render's start-up."""
+    try:
+        return private_dir(private_dir(state_path(root)) / "cache")
+    except OSError:
+        return None

@@ -13,7 +13,7 @@ import gc
 import sys
 from pathlib import Path
 
-from runner.locations import repo_root
+from runner.locations import cache_dir, repo_root
 from runner.render.artifacts import render_all
 from runner.render.generated_files import CheckResult, check, check_dir, env_dir, scan, write_dir
 from runner.render.incremental import (
@@ -77,17 +77,6 @@ def plan_workflows(root: Path, env: str, platform: Platform, cache: Path | None,
     manifest = cache / "render-workflows.json" if cache is not None else None
     return plan_render(base, root / WORKFLOWS_DIR, manifest, render=render_workflow_parts,
                        keys=keys if same else None)
-
-
-def cache_dir(root: Path) -> Path | None:
-    """Where render keeps its caches (parsed specs, the manifest of what it wrote); None when
-    the state directory cannot be made (a read-only checkout renders without caches)."""
-    from runner.state.paths import state_dir
-
-    try:
-        return state_dir(root) / "cache"
-    except OSError:
-        return None
 
 
 def plan_env(root: Path, env: str, *, with_old: bool = False,

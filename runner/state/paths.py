@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 
 from runner import locations
+from runner.locations import cache_dir as cache_dir  # re-exported: callers of the state
+from runner.locations import private_dir as private_dir  # look for them here
 
 
 def repo_root() -> Path:
@@ -28,17 +30,6 @@ def state_dir(root: Path | None = None, configured: str | None = None) -> Path:
 
 
 PRIVATE_UMASK = 0o077  # for child processes writing under the state directory
-
-
-def private_dir(path: Path) -> Path:
-    """``path`` created if missing and made 0700 (an existing 0755 one is tightened)."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o700)
-    except PermissionError:  # not ours (a shared mount): leave it as its owner set it
-        pass
-    return path
 
 
 def private_opener(path: str, flags: int) -> int:
@@ -71,3 +62,4 @@ def actor() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid{os.getuid()}"
+
