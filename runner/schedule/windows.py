@@ -75,8 +75,15 @@ def latest_start(window: WindowSpec, kind: Kind, at: datetime) -> Occurrence:
     from croniter import croniter
 
     # croniter's get_prev is strict: a second later makes a start at ``at`` itself count.
-    it = croniter(window.cron, _local(window, at) + timedelta(seconds=1))
-    return _occurrence(window, kind, it.get_prev(datetime))
+    # That second can also reach a start just after ``at`` (in the last second before it):
+    # then the one before is the latest start. Without this step every window looked closed
+    # during the last second before each of its starts.
+    local = _local(window, at)
+    it = croniter(window.cron, local + timedelta(seconds=1))
+    start = it.get_prev(datetime)
+    if start > local:
+        start = it.get_prev(datetime)
+    return _occurrence(window, kind, start)
 
 
 def open_now(spec: MaintenanceSpec, kind: Kind, at: datetime) -> Occurrence | None:

@@ -139,3 +139,31 @@ def test_advance_notice_goes_out_once_within_notice_min(env) -> None:
     assert len(lines) == 1 and "window 'first-sunday' 2026-12-06 02:00 UTC" in lines[0]
     assert advance_notices(env, send, at=utc(2026, 12, 5, 4)) == []  # announced already
     assert [d["window"] for _, _, d in sent] == ["first-sunday"]
+
+
+@pytest.mark.parametrize("cron, minutes, at", [
+    # The last second before a start: the gate once asked croniter for the latest start
+    # before ``at`` + 1 s, got the start a moment away, and saw the window closed. That is
+    # how a deploy went through a "now" freeze in CI, once in about sixty runs.
+    ("* * * * *", 5, datetime(2026, 11, 30, 10, 24, 59, 500000, tzinfo=UTC)),
+    ("* * * * *", 5, datetime(2026, 11, 30, 10, 24, 59, 1, tzinfo=UTC)),
+    ("0 0 * * *", 1440, datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=UTC)),
+    ("0 0 * * *", 1440, datetime(2026, 12, 1, 0, 0, tzinfo=UTC)),  # a start counts
+    ("0 0 * * *", 1440, datetime(2026, 12, 1, 0, 0, 0, 1, tzinfo=UTC)),
+])
+def test_an_always_open_window_is_open_in_every_second(cron: str, minutes: int,
+                                                       at: datetime) -> None:
+    spec = MaintenanceSpec(windows=[], freeze=[
+        WindowSpec(name="always", cron=cron, duration_min=minutes)])
+    found = open_now(spec, "freeze", at)
+    assert found is not None and found.start <= at < found.end, found
+
+
+def test_a_window_is_open_exactly_from_its_start_to_before_its_end() -> None:
+    spec = MaintenanceSpec(windows=[], freeze=[
+        WindowSpec(name="ten", cron="0 12 * * *", duration_min=10)])
+    start = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert open_now(spec, "freeze", start - timedelta(microseconds=1)) is None
+    assert open_now(spec, "freeze", start) is not None
+    assert open_now(spec, "freeze", start + timedelta(minutes=10, microseconds=-1)) is not None
+    assert open_now(spec, "freeze", start + timedelta(minutes=10)) is None
