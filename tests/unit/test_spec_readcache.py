@@ -19,6 +19,14 @@ from runner.spec.readcache import CronVerdicts, SpecReadCache
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _repo(tmp_path: Path) -> tuple[Path, Path]:
+    """A checkout with the real specs (projects linked in), and a cache directory."""
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "specs", root / "specs")
+    (root / "projects").symlink_to(REPO / "projects")
+    return root, tmp_path / "cache"
+
+
 def test_cron_verdicts_are_remembered_across_loads(tmp_path: Path) -> None:
     calls: list[str] = []
 
@@ -60,10 +68,7 @@ def test_a_cache_others_can_write_is_ignored(tmp_path: Path) -> None:
 
 
 def test_a_bad_schedule_is_refused_with_the_cache_warm(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    shutil.copytree(REPO / "specs", root / "specs")
-    (root / "projects").symlink_to(REPO / "projects")
-    cache = tmp_path / "cache"
+    root, cache = _repo(tmp_path)
     load_platform(root, "dev", cache_dir=cache)  # fills the cache with the valid schedules
     spec = root / "specs" / "services" / "bankchurn.yaml"
     spec.write_text(spec.read_text().replace('schedule: "0 3 1 * *"', 'schedule: "0 3 1 * 9"'))
@@ -89,10 +94,7 @@ def test_settled_unchanged_files_are_not_read_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import runner.spec.readcache as readcache
 
-    root = tmp_path / "repo"
-    shutil.copytree(REPO / "specs", root / "specs")
-    (root / "projects").symlink_to(REPO / "projects")
-    cache = tmp_path / "cache"
+    root, cache = _repo(tmp_path)
     monkeypatch.setattr(readcache, "SETTLED_NS", 0)  # every file counts as settled
     load_platform(root, "dev", cache_dir=cache)
     reads = _count_reads(monkeypatch)
@@ -108,10 +110,7 @@ def test_settled_unchanged_files_are_not_read_again(
 def test_a_file_changed_just_now_is_always_read(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Within the clock's granularity an edit may keep size and mtime: no stat vouches for it.
-    root = tmp_path / "repo"
-    shutil.copytree(REPO / "specs", root / "specs")
-    (root / "projects").symlink_to(REPO / "projects")
-    cache = tmp_path / "cache"
+    root, cache = _repo(tmp_path)
     load_platform(root, "dev", cache_dir=cache)
     reads = _count_reads(monkeypatch)
     load_platform(root, "dev", cache_dir=cache)

@@ -20,15 +20,19 @@ from runner.spec.models import Platform
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_a_smoke_request_linking_out_of_the_project_is_refused(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "specs", tmp_path / "specs")
+def _projects(root: Path) -> Path:
+    shutil.copytree(REPO / "specs", root / "specs")
     for name in ("bankchurn", "carvision", "telecom"):
-        fixtures = tmp_path / "projects" / name / "tests" / "fixtures"
+        fixtures = root / "projects" / name / "tests" / "fixtures"
         fixtures.mkdir(parents=True)
         (fixtures / "sample_request.json").write_text("{}\n")
+    return root / "projects" / "telecom" / "tests" / "fixtures" / "sample_request.json"
+
+
+def test_a_smoke_request_linking_out_of_the_project_is_refused(tmp_path: Path) -> None:
+    link = _projects(tmp_path)
     outside = tmp_path / "secret.json"
     outside.write_text("{}\n")
-    link = tmp_path / "projects" / "telecom" / "tests" / "fixtures" / "sample_request.json"
     link.unlink()
     link.symlink_to(outside)
     with pytest.raises(SpecError) as info:
@@ -37,15 +41,6 @@ def test_a_smoke_request_linking_out_of_the_project_is_refused(tmp_path: Path) -
         "specs/services/telecom.yaml:3:10 project: smoke request "
         "'projects/telecom/tests/fixtures/sample_request.json' resolves outside the project"
     )
-
-
-def _projects(root: Path) -> Path:
-    shutil.copytree(REPO / "specs", root / "specs")
-    for name in ("bankchurn", "carvision", "telecom"):
-        fixtures = root / "projects" / name / "tests" / "fixtures"
-        fixtures.mkdir(parents=True)
-        (fixtures / "sample_request.json").write_text("{}\n")
-    return root / "projects" / "telecom" / "tests" / "fixtures" / "sample_request.json"
 
 
 def test_links_that_stay_inside_the_project_are_followed(tmp_path: Path) -> None:
