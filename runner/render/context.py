@@ -150,7 +150,12 @@ class ServiceView:
 
     @property
     def max_replicas(self) -> int:
-        return min(50, max(self.spec.replicas + 2, self.spec.replicas * 3))
+        """The HPA's ceiling: the spec's ``scaling.max`` when it sets one (the capacity plan
+        on call may not exceed), else room for three times the desired replicas."""
+        scaling = self.spec.scaling
+        if "max" in scaling.model_fields_set:
+            return scaling.max
+        return min(scaling.max, max(self.spec.replicas + 2, self.spec.replicas * 3))
 
     @property
     def hpa_cpu_percent(self) -> int:

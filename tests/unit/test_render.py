@@ -312,3 +312,20 @@ def test_every_alert_is_proven_firing_pending_and_silent(platform: Platform, for
             ), rule.name
             if rule.kind not in PER_SERIES_KINDS:
                 assert all(c.firing == [] for c in early), rule.name
+
+
+@pytest.mark.parametrize("scaling, replicas, ceiling", [
+    (None, 1, 3),  # no capacity plan: room for three times the desired count
+    (None, 2, 6),
+    ({"min": 1, "max": 4}, 2, 4),  # the plan's ceiling, which `inv scale` also keeps
+    ({"min": 2, "max": 2}, 2, 2),
+])
+def test_the_autoscaler_keeps_inside_the_specs_scaling_bounds(
+        platform: Platform, scaling: dict[str, int] | None, replicas: int, ceiling: int) -> None:
+    data = platform.model_dump(exclude_unset=True)
+    svc = data["services"]["bankchurn"]
+    svc["replicas"] = replicas
+    if scaling is not None:
+        svc["scaling"] = scaling
+    hpa = yaml.safe_load(render_all(Platform.model_validate(data))["k8s/bankchurn/hpa.yaml"])
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (replicas, ceiling)
