@@ -419,7 +419,8 @@ def ci(c: Context, skip: str = "") -> None:
 # ----------------------------------------------------------------- on call (issue 14)
 
 
-@task(help={"service": "service name", "follow": "keep printing new lines (Ctrl-C stops)",
+@task(help={"service": "service name, or mlflow, prometheus, alertmanager, monitor, registry",
+            "follow": "keep printing new lines (Ctrl-C stops)",
             "tail": "only the last N lines", "since": "duration (30s, 10m, 2h, 1d) or ISO time",
             "grep": "only lines containing TEXT", "env": "environment overlay"})
 def logs(c: Context, service: str, follow: bool = False, tail: int = -1, since: str = "",

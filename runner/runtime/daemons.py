@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import HealthCheckFailed, NotInstalled
-from runner.runtime import health
+from runner.runtime import health, logfiles
 from runner.runtime.process import alive, spawn, start_time, terminate
 
 RELOAD_ON_SIGHUP = frozenset({"prometheus", "alertmanager"})
@@ -125,6 +125,7 @@ def ensure(state: Path, daemon: Daemon, *, env: dict[str, str] | None = None) ->
         return current
     if not current.running:
         log = state / "run" / f"{daemon.name}.log"
+        logfiles.rotate_before_start(log)  # nobody holds it now: the one safe moment
         proc = spawn(daemon.argv, env={**os.environ, **(env or {})}, log_path=log, cwd=state)
         _write(_record(state, daemon.name), {
             "name": daemon.name, "pid": proc.pid, "start": start_time(proc.pid),

@@ -24,7 +24,12 @@ from runner.runtime.base import LogLine
 
 LOG_KEEP_DAYS = 30.0
 FOLLOW_POLL_S = 0.25
-_STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:\d{2}|Z)?)\s")
+DAEMON_LOG_MAX_BYTES = 10 * 1024 * 1024
+DAEMON_LOG_BACKUPS = 5
+# A time at the start of a line: ours and MLflow's ISO 8601, Prometheus' and Alertmanager's
+# logfmt ``ts=...``, gunicorn's ``[2026-11-30 10:00:00 +0000]``.
+_STAMP = re.compile(r"^(?:ts=|\[)?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?"
+                    r"(?:\s?[+-]\d{2}:?\d{2}|Z)?)[\s\]]")
 _ROTATED = re.compile(r"\.log\.\d+$")
 
 
@@ -42,13 +47,35 @@ def prune(folder: Path, keep_days: float = LOG_KEEP_DAYS) -> list[Path]:
     return gone
 
 
+def rotate_before_start(path: Path, *, max_bytes: int = DAEMON_LOG_MAX_BYTES,
+                        backups: int = DAEMON_LOG_BACKUPS) -> bool:
+    """``path`` -> ``path.1`` -> ... ``path.<backups>`` when it is over ``max_bytes``.
+
+    For the platform's daemons (MLflow, Prometheus, Alertmanager, the monitor): they write
+    to the file the spawn opened and cannot reopen it, so their log is rotated only while
+    none of them holds it, just before one starts. Returns whether it rotated."""
+    try:
+        if path.stat().st_size <= max_bytes:
+            return False
+    except OSError:
+        return False
+    for index in range(backups - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{index}")
+        if older.exists():
+            older.replace(path.with_name(f"{path.name}.{index + 1}"))
+    path.replace(path.with_name(f"{path.name}.1"))
+    return True
+
+
 def stamp_of(text: str) -> float | None:
     """The epoch time a log line starts with, or None (a continuation line)."""
     m = _STAMP.match(text)
     if not m:
         return None
+    stamp = m.group(1).replace("Z", "+00:00").replace(",", ".")
+    stamp = re.sub(r"\s(?=[+-]\d{2}:?\d{2}$)", "", stamp)  # "10:00:00 +0000" -> "+0000"
     try:
-        when = datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
+        when = datetime.fromisoformat(stamp)
     except ValueError:
         return None
     return when.timestamp() if when.tzinfo else when.astimezone().timestamp()

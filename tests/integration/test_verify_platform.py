@@ -144,3 +144,12 @@ def test_preflight_and_deploy_stop_on_a_version_not_in_the_registry(platform: di
         assert model_version(platform["port"]) == "1"
     finally:
         set_version(platform["root"], 1)
+
+
+@pytest.mark.parametrize("daemon", ["mlflow", "prometheus", "alertmanager", "monitor"])
+def test_inv_logs_shows_the_platforms_daemons(platform: dict, daemon: str) -> None:
+    proc = inv(platform, "logs", "--service", daemon, "--tail", "3")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert 1 <= len(lines) <= 3, proc.stdout  # a quiet monitor has said one line so far
+    assert all(line.startswith(f"{daemon} ") and " | " in line for line in lines), lines

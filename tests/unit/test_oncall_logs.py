@@ -133,3 +133,59 @@ def test_since_rejects_garbage_in_one_line() -> None:
     with pytest.raises(PermanentError, match="--since 'yesterday'"):
         parse_since("yesterday")
     assert parse_since("") is None
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("2026-11-30T10:00:00.250+00:00 INFO predict", "2026-11-30T10:00:00.250+00:00"),
+    ("ts=2026-11-30T10:00:00.250Z caller=main.go:1 level=info", "2026-11-30T10:00:00.250+00:00"),
+    ("[2026-11-30 10:00:00 +0000] [42] [INFO] Listening at: http://127.0.0.1:5000",
+     "2026-11-30T10:00:00+00:00"),
+    ("2026-11-30 10:00:00,250 +0000 INFO mlflow.store", "2026-11-30T10:00:00.250+00:00"),
+])
+def test_daemon_log_times_are_read_in_each_daemons_format(line: str, expected: str) -> None:
+    from datetime import datetime
+
+    assert logfiles.stamp_of(line) == datetime.fromisoformat(expected).timestamp()
+
+
+def test_a_continuation_line_has_no_time_of_its_own() -> None:
+    assert logfiles.stamp_of("INFO:     127.0.0.1:5000 - GET /health") is None
+    assert logfiles.stamp_of("  File \"x.py\", line 3, in <module>") is None
+
+
+def test_a_daemon_log_over_the_limit_is_rotated_before_the_daemon_starts(tmp_path: Path) -> None:
+    log = tmp_path / "run" / "mlflow.log"
+    log.parent.mkdir()
+    log.write_text("x" * 100)
+    assert not logfiles.rotate_before_start(log, max_bytes=100, backups=2)  # not over: kept
+    for generation in ("a", "b", "c"):
+        log.write_text(generation * 101)
+        assert logfiles.rotate_before_start(log, max_bytes=100, backups=2)
+    assert not log.exists()  # the daemon's spawn creates it afresh
+    kept = sorted(p.name for p in log.parent.iterdir())
+    assert kept == ["mlflow.log.1", "mlflow.log.2"]  # the oldest generation dropped
+    assert (log.parent / "mlflow.log.1").read_text() == "c" * 101
+    assert (log.parent / "mlflow.log.2").read_text() == "b" * 101
+
+
+def test_inv_logs_of_a_daemon_reads_only_its_own_files_in_time_order(tmp_path: Path) -> None:
+    from runner.commands.logs import DaemonLogs
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "prometheus.log.1").write_text("ts=2026-11-30T10:00:00Z level=info msg=old\n")
+    (run / "prometheus.log").write_text("ts=2026-11-30T10:05:00Z level=info msg=new\n"
+                                        "  a continuation\n")
+    (run / "alertmanager.log").write_text("ts=2026-11-30T10:01:00Z level=info msg=other\n")
+    lines = list(DaemonLogs(run, "prometheus").logs("prometheus"))
+    assert [(line.replica, line.text.split("msg=")[-1]) for line in lines] == [
+        ("prometheus", "old"), ("prometheus", "new"), ("prometheus", "  a continuation")]
+    since = datetime_ts("2026-11-30T10:02:00+00:00")
+    assert [line.text for line in DaemonLogs(run, "prometheus").logs("p", since=since)] == [
+        "ts=2026-11-30T10:05:00Z level=info msg=new", "  a continuation"]
+
+
+def datetime_ts(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).timestamp()
