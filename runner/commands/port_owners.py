@@ -55,6 +55,7 @@ def our_pids(env: Env) -> set[int]:
     for name in set(facts) | set(env.platform.services):
         pids |= {f.pid for f in facts.get(name, []) if f.running}
         pids |= {f.pid for f in env.runtime.standby(name) if f.running}
+    pids |= env.runtime.host_pids()  # a container's first process (docker facts lack pids)
     for daemon in [mlflow_daemon(env), *monitoring_daemons(env)]:
         pid = daemons.status(env.state, daemon).pid
         if pid:

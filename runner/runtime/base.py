@@ -150,6 +150,12 @@ class Runtime(abc.ABC):
     def forget(self, fact: ReplicaFact) -> None:
         """Drop the record of a replica that is no longer running."""
 
+    def host_pids(self) -> set[int]:
+        """Pids on this machine the replicas' processes descend from, beyond their facts'
+        own ``pid`` (``inv up`` and ``inv doctor`` tell our listeners from another
+        program's by them). Empty for a runtime whose facts carry host pids."""
+        return set()
+
     # Warm standby: optional. A runtime that cannot park stops replaced replicas instead.
 
     def standby(self, service: str) -> list[ReplicaFact]:

@@ -102,6 +102,25 @@ class DockerRuntime(Runtime):
             out.setdefault(fact.service, []).append(fact)
         return out
 
+    def host_pids(self) -> set[int]:
+        """The host pid of each running container's first process (serving or parked).
+
+        Facts carry no pid (a container's pid means nothing to a second checkout), but the
+        launcher listening on the host network is that process's descendant on this host:
+        without these, ``inv up`` took a replica's own port for another program's."""
+        pids = set()
+        api = client().api
+        for row in self._containers():
+            if row.get("State") != "running":
+                continue
+            try:
+                pid = int(api.inspect_container(row["Id"])["State"]["Pid"] or 0)
+            except not_found():
+                continue
+            if pid:
+                pids.add(pid)
+        return pids
+
     # ----------------------------------------------------------------- actions
 
     def image_for(self, spec: ReplicaSpec) -> str:

@@ -3,12 +3,14 @@
 - ``verify.host`` in an environment spec (``ssh://user@host``): everything is checked
   over ssh on that host (a platform on another machine).
 - else by ``platform.runtime``: ``local`` -> ``local://`` (this machine);
-  ``docker``/``swarm`` -> ``docker://<container>`` per replica (the container named in the
-  runtime's facts; the platform's own daemons stay local); ``kubernetes`` ->
-  ``kubectl://<pod>``.
+  ``docker``/``swarm`` -> ``docker://<container>`` per replica (the container the runtime's
+  facts name: a docker replica's container name, a swarm task's container id; the
+  platform's own daemons stay local); ``kubernetes`` -> ``kubectl://<pod>``.
 
-HTTP probes go through the same host: directly for ``local://``, with ``curl`` on the
-host otherwise (a remote replica's 127.0.0.1 is not ours).
+Commands (``ps``, ``ss``, ``pip``) run on that host. HTTP probes go direct for
+``local://`` and ``docker://``: every container of ours runs on the host network, so the
+replica's 127.0.0.1 is this machine's (and the image has no ``curl``). Elsewhere they run
+``curl`` on the host (a remote machine's or a pod's 127.0.0.1 is not ours).
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ if TYPE_CHECKING:
     from runner.spec.models import Platform
 
 LOCAL = "local://"
+CONTAINER_RUNTIMES = frozenset({"docker", "swarm"})
+# Backends whose 127.0.0.1 is this machine's: probed with httpx from here. docker: the
+# Docker and Swarm runtimes start every container with the host network
+# (runner/runtime/docker_engine.py, the rendered stack's default network).
+DIRECT_HTTP = frozenset({"local", "docker"})
+# Inside a container the replica is the container's first process (its entrypoint, or the
+# engine's init in front of it): started as the container's user, like everything in it.
+CONTAINER_PID = 1
 
 
 def platform_host(platform: Platform) -> str:
@@ -33,21 +43,51 @@ def replica_host(platform: Platform, fact: ReplicaFact) -> str:
     if platform.platform.verify.host:
         return platform.platform.verify.host
     runtime = platform.platform.runtime
-    # A container runtime's facts may name the container; else the replica name is used.
-    container = str(getattr(fact, "container", "") or fact.replica)
-    if runtime in ("docker", "swarm"):
-        return f"docker://{container}"
+    if runtime in CONTAINER_RUNTIMES:
+        # A container fact's ``log`` is what ``docker logs``/``docker exec`` take: the
+        # container's name (docker) or id (a swarm task's container). The replica name is
+        # neither: docker prefixes it with ``mlgitops-<scope>-``, swarm names tasks itself.
+        return f"docker://{fact.log or fact.replica}"
     if runtime == "kubernetes":
-        return f"kubectl://{container}"
+        return f"kubectl://{fact.replica}"
     return LOCAL
+
+
+def replica_pid(platform: Platform, fact: ReplicaFact) -> int:
+    """The pid to look the replica up by, as its host sees it: a container's own PID 1
+    (a docker fact has no pid; a swarm task's is the host's, unknown inside)."""
+    if not platform.platform.verify.host and platform.platform.runtime in CONTAINER_RUNTIMES:
+        return CONTAINER_PID
+    return fact.pid
+
+
+def process_owner(host: Any, pid: int) -> str | None:
+    """The user a process runs as, by the name the toolkit's user has on this machine.
+
+    In a container ``ps`` prints names from the image's ``/etc/passwd`` (a bare number
+    for a uid it lacks, or an image user's name for one it happens to share), while the
+    runtime starts containers with the uid of whoever runs the toolkit: the uid is looked
+    up here instead, so the comparison is with this machine's user name."""
+    procs = host.process.filter(pid=pid)
+    if not procs:
+        return None
+    if _backend(host) != "docker":
+        return str(procs[0].user)
+    import pwd
+
+    uid = int(procs[0].euid)
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def http_get(host: Any, url: str, timeout_s: float = 5.0) -> tuple[int, Any]:
     """GET ``url`` as seen from ``host`` (a testinfra Host or a spec); (status, JSON or text).
 
     Status 0 when nothing answered."""
-    spec = host if isinstance(host, str) else _spec(host)
-    if spec == LOCAL:
+    direct = host == LOCAL if isinstance(host, str) else _backend(host) in DIRECT_HTTP
+    if direct:
         import httpx
 
         try:
@@ -63,9 +103,8 @@ def http_get(host: Any, url: str, timeout_s: float = 5.0) -> tuple[int, Any]:
         return 0, None
 
 
-def _spec(host: Any) -> str:
-    backend = getattr(host, "backend", None)
-    return LOCAL if getattr(backend, "NAME", "") == "local" else "remote"
+def _backend(host: Any) -> str:
+    return str(getattr(getattr(host, "backend", None), "NAME", ""))
 
 
 def _body(text: str) -> Any:

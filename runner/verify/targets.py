@@ -16,10 +16,13 @@ from typing import Any
 
 from runner import contract
 from runner.operations.workspace import Env
-from runner.verify.backend import platform_host, replica_host
+from runner.verify.backend import CONTAINER_RUNTIMES, platform_host, replica_host, replica_pid
 
 # Where the pinned serving packages live: the lock ``inv verify`` compares installs with.
 LOCK_FILE = Path(__file__).resolve().parents[1] / "serving" / "requirements.txt"
+# The interpreter of a service image: the venv templates/docker/Dockerfile.j2 installs the
+# lock into (and puts first on the image's PATH).
+IMAGE_PYTHON = "/opt/venv/bin/python"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,15 @@ class Component:
     required: bool  # False: not installed here (verify says so instead of failing)
 
 
+@dataclass(frozen=True)
+class Interpreter:
+    """A Python that serves replicas, whose installed packages must match the lock."""
+
+    name: str  # "platform" (this machine's toolkit venv) or the replica whose image it is
+    host: str  # testinfra host spec that runs its pip
+    python: str
+
+
 @dataclass
 class Targets:
     root: str
@@ -72,7 +84,7 @@ class Targets:
     non_root: bool
     listen: str
     lock_file: str
-    python: str  # interpreter whose installed packages must match the lock
+    python: str  # the toolkit's interpreter (what local replicas run on)
     prometheus_url: str
     scrape_interval_s: int
     generated_rules: str  # generated/<env>/prometheus/rules
@@ -81,6 +93,7 @@ class Targets:
     services: list[ServiceTarget] = field(default_factory=list)
     replicas: list[ReplicaTarget] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
+    interpreters: list[Interpreter] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,11 +137,13 @@ def gather(env: Env, service: str | None = None) -> Targets:
                                               svc.model.version, svc.health.path))
         for fact in facts.get(name, []):
             targets.replicas.append(ReplicaTarget(
-                service=name, replica=fact.replica, pid=fact.pid, running=fact.running,
+                service=name, replica=fact.replica, pid=replica_pid(env.platform, fact),
+                running=fact.running,
                 port=fact.port, admin_port=fact.admin_port,
                 pinned_version=svc.model.version,
                 host=replica_host(env.platform, fact),
             ))
+    targets.interpreters = interpreters(targets)
     prometheus_installed, alertmanager_installed = _installed("prometheus", "alertmanager")
     targets.components = [
         Component("mlflow", f"http://{plat.mlflow.host}:{plat.mlflow.port}", "/health", True),
@@ -137,6 +152,16 @@ def gather(env: Env, service: str | None = None) -> Targets:
                   "/-/ready", alertmanager_installed),
     ]
     return targets
+
+
+def interpreters(targets: Targets) -> list[Interpreter]:
+    """Where the serving packages are compared with the lock: the toolkit's venv for the
+    local runtime (replicas are its processes); each running replica's image for a
+    container runtime (the toolkit's venv serves nothing there, and an image built before
+    the lock changed keeps its old packages)."""
+    if targets.runtime not in CONTAINER_RUNTIMES or targets.host != "local://":
+        return [Interpreter("platform", targets.host, targets.python)]
+    return [Interpreter(r.id, r.host, IMAGE_PYTHON) for r in targets.replicas if r.running]
 
 
 def _installed(*names: str) -> list[bool]:

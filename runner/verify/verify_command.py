@@ -53,8 +53,21 @@ def table(rows: list[dict[str, Any]]) -> str:
     skipped = sum(r["outcome"] == "skipped" for r in rows)
     lines.append("")
     lines.append(f"{passed} passed, {len(failed)} failed, {skipped} skipped")
+    lines += hosts_lines(rows)
     lines += [f"FAILED {r['check']} {r['target']}: {r['detail']}" for r in failed]
     return "\n".join(lines)
+
+
+def hosts_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Where the checks ran, one line per testinfra host: which backend reached which
+    targets (``local://``, ``docker://<container>``, ``ssh://...``)."""
+    targets: dict[str, list[str]] = {}
+    for r in rows:
+        if r.get("host"):
+            names = targets.setdefault(r["host"], [])
+            if r["target"] not in names:
+                names.append(r["target"])
+    return [f"checked on {host}: {', '.join(names)}" for host, names in targets.items()]
 
 
 def verify_command(env_name: str = "dev", service: str = "", as_json: bool = False,

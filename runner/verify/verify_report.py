@@ -38,23 +38,36 @@ class Collector:
 
 def _row(report: pytest.TestReport) -> dict[str, Any]:
     func = report.nodeid.rpartition("::")[2].partition("[")[0]
-    target = dict(report.user_properties).get("target", "-")
-    return {"check": func.removeprefix("test_"), "target": target,
-            "outcome": "passed", "detail": ""}
+    props = dict(report.user_properties)
+    return {"check": func.removeprefix("test_"), "target": props.get("target", "-"),
+            "host": props.get("host", ""), "outcome": "passed", "detail": ""}
 
 
 def target_of(item: pytest.Item) -> str:
     """What a check runs against: its replica, service or component parameter."""
     params = getattr(getattr(item, "callspec", None), "params", {})
-    for key, attr in (("replica", "id"), ("service", "service"), ("component", "name")):
+    for key, attr in (("replica", "id"), ("service", "service"), ("component", "name"),
+                      ("interpreter", "name")):
         if key in params:
             return str(getattr(params[key], attr, params[key]))
     return "platform"
 
 
+def host_of(item: pytest.Item) -> str:
+    """The testinfra host a check runs its commands on: its replica's or interpreter's
+    (a container, for a container runtime), else the platform's (``--hosts``)."""
+    params: dict[str, Any] = getattr(getattr(item, "callspec", None), "params", {})
+    for key in ("replica", "interpreter"):
+        host = getattr(params.get(key), "host", None)
+        if host:
+            return str(host)
+    return str(getattr(item.config.option, "hosts", "") or "")  # testinfra's option
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     item.user_properties.append(("target", target_of(item)))
+    item.user_properties.append(("host", host_of(item)))
 
 
 def _detail(report: pytest.TestReport) -> str:

@@ -57,11 +57,15 @@ def test_state_private(targets: Any, host: Any) -> None:
     assert not problems, "; ".join(problems)
 
 
-def test_packages_lock(targets: Any, host: Any) -> None:
-    """The interpreter serving the replicas has exactly the lock's pinned versions
-    (``runner/serving/requirements.txt``, what a service image installs)."""
+def test_packages_lock(targets: Any, interpreter: Any) -> None:
+    """Each interpreter serving replicas has exactly the lock's pinned versions
+    (``runner/serving/requirements.txt``, what a service image installs): the toolkit's
+    venv for local replicas, each replica's image for a container runtime."""
+    import testinfra
+
     pins = probes.lock_pins(Path(targets.lock_file).read_text())
-    pip = str(Path(targets.python).with_name("pip"))
+    pip = str(Path(interpreter.python).with_name("pip"))
+    host = testinfra.get_host(interpreter.host)
     installed = {probes.normalise(name): info["version"]
                  for name, info in host.pip.get_packages(pip_path=pip).items()}
     problems = probes.packages_match(pins, installed)

@@ -45,6 +45,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "service" in metafunc.fixturenames:
         metafunc.parametrize("service", targets.services,
                              ids=[s.service for s in targets.services])
+    if "interpreter" in metafunc.fixturenames:
+        metafunc.parametrize("interpreter", targets.interpreters,
+                             ids=[i.name for i in targets.interpreters])
     if "component" in metafunc.fixturenames:
         metafunc.parametrize("component", targets.components,
                              ids=[c.name for c in targets.components])

@@ -2,14 +2,16 @@
 images built from the rendered Dockerfile, the real MLflow sqlite registry bind-mounted,
 the same commands as the local runtime (plan, reconcile, rollback, down).
 
-One module-scoped platform (bankchurn on a free port, ``runtime: docker``), driven through
-the scenarios in order: a container takes seconds to load its model, so it is not
-restarted per test. The engine and the base image are shared by the session and cached
-between runs on the machine (``scripts/dockerd.sh``, the recipe-hash label).
+One module-scoped platform (bankchurn on a free port, ``runtime: docker``; every platform
+port a free one, for ``inv up`` and ``inv verify``), driven through the scenarios in
+order: a container takes seconds to load its model, so it is not restarted per test. The
+engine and the base image are shared by the session and cached between runs on the
+machine (``scripts/dockerd.sh``, the recipe-hash label).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -24,6 +26,7 @@ import pytest
 from reconcile_fixtures import (
     REPO,
     Load,
+    free_platform_ports,
     free_port,
     git,
     make_repo,
@@ -39,6 +42,8 @@ from runner.operations import open_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SCOPE_LABEL = "org.mlgitops.scope"
+INV = str(REPO / ".venv" / "bin" / "inv")
+DAEMONS = ("monitor", "alertmanager", "prometheus", "mlflow")
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +64,7 @@ def _docker_repo(tmp: Path, port: int) -> Path:
     """make_repo's bankchurn repo on the Docker runtime, with the toolkit (the image copies
     runner/) and the rendered Dockerfile, committed: what a clean clone holds."""
     root = make_repo(tmp, port=port)
+    free_platform_ports(root)  # `inv up` starts MLflow and monitoring beside other tests
     shutil.copytree(REPO / "runner", root / "runner",
                     ignore=shutil.ignore_patterns("__pycache__"))
     platform = root / "specs" / "platform.yaml"
@@ -89,7 +95,7 @@ def platform(engine: object, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield {"root": root, "state": state, "port": port, "uri": uri, "scope": scope}
     finally:
         try:
-            open_env(root, quiet=True).runtime.remove("bankchurn")
+            down_command()  # the replicas, and the daemons `inv up` started
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -137,6 +143,49 @@ def tmp_clone(p: dict) -> Path:
     if not clone.exists():
         subprocess.run(["git", "clone", "-q", str(p["root"]), str(clone)], check=True)
     return clone
+
+
+def inv(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The real command line, against the module's platform (the fixture's environment:
+    root, state dir, registry, Docker scope); tasks.py is the toolkit's."""
+    return subprocess.run([INV, *args], cwd=REPO, env=dict(os.environ), capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def test_inv_verify_passes_with_the_replica_checked_in_its_container(platform):
+    up = inv("up", timeout=600)  # MLflow and monitoring too (a no-op for the replica)
+    assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+    started = time.monotonic()
+    proc = inv("verify", timeout=300)
+    took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " 0 failed" in proc.stdout
+    (fact,) = _facts(platform)
+    # The replica's checks ran through testinfra's docker backend, in its container.
+    assert f"checked on docker://{fact.log}: bankchurn/{fact.replica}\n" in proc.stdout + "\n"
+    assert re.search(rf"(?m)^packages_lock +bankchurn/{fact.replica} +ok", proc.stdout)
+    print(f"inv verify (docker runtime): {took:.1f}s\n{proc.stdout}")
+
+
+def test_inv_verify_names_the_container_killed_behind_its_back(platform, engine):
+    (victim,) = _facts(platform)
+    try:
+        engine.api.kill(victim.log)  # type: ignore[attr-defined]  # the container's name
+        proc = inv("verify", "--json", timeout=300)
+        assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+        failing = {r["check"]: r for r in json.loads(proc.stdout)["checks"]
+                   if r["outcome"] == "failed"}
+        assert "not running: " + victim.replica in failing["replicas"]["detail"]
+        assert {"process_user", "health", "model_version"} <= set(failing), failing
+        assert failing["process_user"]["detail"] == "process not running"
+        assert failing["health"]["host"] == f"docker://{victim.log}"
+        assert reconcile_command() == 0  # healed, for the scenarios that follow
+    finally:
+        # The scenarios below drive the runtime alone: no monitor acting beside them.
+        from runner.runtime import daemons
+
+        for name in DAEMONS:
+            daemons.stop(platform["state"], name)
 
 
 def test_version_change_under_keepalive_load_fails_no_request(platform, capsys):

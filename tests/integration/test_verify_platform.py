@@ -19,22 +19,18 @@ from pathlib import Path
 
 import pytest
 from monitoring_stack import have_binaries
-from reconcile_fixtures import free_port, make_repo, model_version, register_models, set_version
+from reconcile_fixtures import (
+    free_platform_ports,
+    free_port,
+    make_repo,
+    model_version,
+    register_models,
+    set_version,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 INV = str(REPO / ".venv" / "bin" / "inv")
-
-
-def _free_platform_ports(root: Path) -> None:
-    """Every platform port a free one, scrapes every 2 s (a fresh target shows up fast)."""
-    path = root / "specs" / "platform.yaml"
-    text = path.read_text()
-    for port in (5000, 9090, 9093, 9108, 3000):
-        text = re.sub(rf"\bport: {port}\b", f"port: {free_port()}", text)
-    text = re.sub(r"(?m)^(  (scrape|evaluation)_interval_s:) \d+", r"\1 2", text)
-    path.write_text(text)
-    subprocess.run(["git", "-C", str(root), "commit", "-qam", "free ports"], check=True)
 
 
 def inv(p: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -61,7 +57,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("verify")
     port = free_port()
     root = make_repo(tmp, port=port)
-    _free_platform_ports(root)
+    free_platform_ports(root)
     state = tmp / "state"
     uri = register_models(state)
     env = {**os.environ, "MLGITOPS_ROOT": str(root), "MLGITOPS_STATE_DIR": str(state),
