@@ -23,9 +23,10 @@ from fault_support import (
     inv_argv,
     inv_env,
     kill_after,
+    kill_at_argv,
     pinned,
 )
-from reconcile_fixtures import free_port, make_repo, register_models, set_version
+from reconcile_fixtures import free_port, make_repo, model_version, register_models, set_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -66,3 +67,23 @@ def test_kill_9_at_20_points_of_a_deploy_then_reconcile_converges(lab: dict) -> 
         known = assert_converged(lab, f"point {i} at {frac * full:.2f}s -> v{target}",
                                  known_versions=known)
 
+
+DEPLOYMENT = "runner.operations.deployment"
+# The replicas already serve the new revision; the state store and the registry do not say
+# so yet. Before the fix the next reconcile saw the replicas in sync and did nothing: the
+# newest revision stayed the old version (history and rollback wrong) and the production
+# alias stayed on it.
+BOOKKEEPING_HOOKS = {"before-record": (DEPLOYMENT, "record_revision", "before", ""),
+                     "before-alias": (DEPLOYMENT, "set_production_alias", "before", "")}
+
+
+@pytest.mark.parametrize("hook", sorted(BOOKKEEPING_HOOKS))
+def test_kill_9_after_the_switch_before_the_bookkeeping_then_reconcile_records_it(
+        lab: dict, hook: str) -> None:
+    root, state = lab["root"], lab["state"]
+    env = inv_env(root, state, MLFLOW_TRACKING_URI=lab["uri"])
+    target = 1 if pinned(root) == 2 else 2
+    set_version(root, target)
+    kill_after(kill_at_argv(BOOKKEEPING_HOOKS[hook], "reconcile"), env, root, 600)
+    assert model_version(lab["port"]) == str(target), hook  # switched, then killed
+    assert_converged(lab, f"reconcile killed {hook} -> v{target}")
