@@ -22,6 +22,7 @@ retrain promotes: this tests the faults, not the gate (test_lifecycle tests the 
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import subprocess
@@ -179,4 +180,9 @@ def test_kill_9_at_20_points_of_a_retrain_with_promote_then_reconcile_converges(
     after = pinned(root)
     assert f"promoted: v{before} -> v{after}" in out and after > before, out[-3000:]
     assert_converged(lab, "final retrain", known_versions=known)
+    proc = inv(root, lab["state"], "history", "--service", "bankchurn", "--json",
+               MLFLOW_TRACKING_URI=lab["uri"])
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    history = json.loads(proc.stdout[proc.stdout.index("{"):])  # the CLI's JSON parses
+    assert history["revisions"][-1]["model_version"] == after, history["revisions"][-1]
     print(f"final retrain v{before} -> v{after}; test took {time.monotonic() - test_started:.0f}s")
