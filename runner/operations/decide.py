@@ -93,7 +93,11 @@ def _decide(
     if len(at_rev) != replicas:
         return Action(name, "replace", f"replicas {len(at_rev)} -> {replicas}", before, after,
                       tuple(f.replica for f in at_rev))
-    where = f"revision {current.number}" if current is not None else "an unrecorded revision"
+    # The replicas can be ahead of the store: a runner killed between the switch and the
+    # record (reconcile then records it, runner.operations.deployment.record_settled).
+    recorded = current is not None and (current.spec_hash, current.model_version) == spec.revision
+    where = (f"revision {current.number}" if recorded and current is not None
+             else "an unrecorded revision (reconcile records it)")
     health = "healthy" if all(f.healthy for f in at_rev) else "running (health not checked)"
     return Action(name, "noop",
                   f"{name} is at {where}, {health} (model v{spec.model_version}, "

@@ -8,6 +8,7 @@ when it is given none (a play run on its own).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from runner.errors import HealthCheckFailed, PermanentError, RegistryError, Tool
 from runner.operations.decide import Action, plan_service
 from runner.operations.desired import spec_snapshot
 from runner.operations.production_alias import set_production_alias
-from runner.operations.registry_facts import existing_versions
+from runner.operations.registry_facts import alias_versions, existing_versions
 from runner.operations.specedit import head_commit
 from runner.operations.workspace import Env
 from runner.state.state_store import FAILED, SUCCESS, Revision
@@ -100,6 +101,44 @@ def deploy(env: Env, name: str, *, action: Action | None = None, reason: str = "
         "admin_ports": [f.admin_port for f in live if f.running],
         "alias": alias,
     })
+
+
+def record_settled(env: Env, actions: Iterable[Action]) -> list[str]:
+    """The bookkeeping of a deploy whose runner died after its switch; what was caught up.
+
+    A SIGKILL between the health-gated switch and ``record_revision`` (or the alias move
+    after it) leaves replicas that already serve the spec's revision while the state
+    store's newest success is the old version and ``production`` still names it. The plan
+    sees the replicas in sync (noop), so before this nothing ever wrote them: ``inv
+    history`` and rollbacks worked from the wrong revision (issue 13, found by the kill -9
+    test). For each in-sync service of ``actions`` (the caller holds the apply lock):
+    record the revision if the store lacks it, move the alias if it lags. Cheap when
+    there is nothing to do: one store query and one registry read for all services."""
+    names = [a.service for a in actions
+             if not a.changes and a.service in env.platform.services and a.after]
+    if not names or env.runtime.dry_run:
+        return []
+    current = env.store.current_all()
+    production = alias_versions(env.tracking_uri, "production")  # None: cannot tell cheaply
+    done = []
+    for action in (a for a in actions if a.service in names):
+        name, svc = action.service, env.platform.service(action.service)
+        cur = current.get(name)
+        what = []
+        if cur is None or (cur.spec_hash, cur.model_version) != (action.after["spec_hash"],
+                                                                 action.after["model_version"]):
+            rev = record_revision(env, name, outcome=SUCCESS,
+                                  reason=f"recorded after an interrupted deploy: the replicas "
+                                         f"already served model v{svc.model.version}")
+            what.append(f"recorded revision {rev.number} (model v{svc.model.version}, its "
+                        "deploy was interrupted after the switch)")
+        if what or (production is not None and production.get(svc.model.name) != svc.model.version):
+            what.append(set_production_alias(env.tracking_uri, svc.model.name, svc.model.version))
+        if what:
+            env.store.audit("record", actor=env.actor, service=name, outcome="ok",
+                            reason="; ".join(what))
+            done.append(f"{name}: {'; '.join(what)}")
+    return done
 
 
 def watch_after_deploy(env: Env, name: str, *, for_s: float) -> tuple[bool, str]:

@@ -88,3 +88,24 @@ def alias_version(tracking_uri: str, model: str, alias: str) -> int | None:
     except sqlite3.Error:
         return None
     return int(row[0]) if row else None
+
+
+def alias_versions(tracking_uri: str, alias: str) -> dict[str, int] | None:
+    """Every model's version under ``alias``, in one query (sqlite only; None when unknown:
+    another store, no database yet or unreadable). ``{}``: no model has the alias."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    if not db.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = conn.execute(
+                "SELECT name, version FROM registered_model_aliases WHERE alias = ?", (alias,)
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return {str(name): int(version) for name, version in rows}

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.operations.deployment import record_settled
 from runner.operations.locking import holding_apply_lock
 from runner.operations.workspace import Env
 from runner.reconcile import crashloop
@@ -138,6 +139,8 @@ def apply(env: Env, *, services: list[str] | None = None, watch_s: float | None 
         result = ApplyResult(plan, taken_over=taken_over.describe() if taken_over else "")
         if on_plan is not None:
             on_plan(plan)
+        for line in record_settled(env, plan.actions):  # a deploy killed after its switch
+            env.progress(line)
         for action in plan.actions:
             if not action.changes:
                 crashloop.record(env, action, ok=True, msg="")  # healthy: the count resets

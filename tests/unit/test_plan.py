@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,17 @@ CASES = [
 def test_plan_service(why, facts, replicas, kind, reason):
     action = plan_service(SPEC, replicas, facts, REV)
     assert (action.kind, action.reason) == (kind, reason)
+
+
+@pytest.mark.parametrize("current", [None, replace(REV, number=6, model_version=2)],
+                         ids=["no revision", "older revision"])
+def test_in_sync_replicas_ahead_of_the_store_do_not_claim_its_revision(current):
+    # A runner killed after the switch, before record_revision: the replicas serve v3, the
+    # store's newest success is v2 (or nothing). Not "at revision 6": that one is v2.
+    action = plan_service(SPEC, 1, [fact()], current)
+    assert action.kind == "noop"
+    assert action.reason == ("svc is at an unrecorded revision (reconcile records it), healthy "
+                             "(model v3, 1 replica)")
 
 
 def test_plan_render_and_json_summarise_changes():
