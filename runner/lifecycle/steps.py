@@ -13,6 +13,7 @@ idempotent on the model hash).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -181,8 +182,13 @@ def compare_and_register(ctx: ServiceContext, run_dir: Path, dataset: dict[str, 
         for key, value in tags.items():
             mlc.set_model_version_tag(schema.model_name, str(version), key, value)
     mlc.set_registered_model_alias(schema.model_name, "challenger", str(version))
-    # These rows are the drift reference whenever the spec pins this version.
-    shutil.copyfile(run_dir / "train.csv", ctx.workdir / f"train-v{version}.csv")
+    # These rows are the drift reference whenever the spec pins this version. Copied then
+    # renamed: a runner killed mid-copy must not leave half a reference for a version that
+    # may be pinned later (found by the kill -9 retrain test's review).
+    reference = ctx.workdir / f"train-v{version}.csv"
+    partial = reference.with_name(f".{reference.name}.{os.getpid()}.tmp")
+    shutil.copyfile(run_dir / "train.csv", partial)
+    partial.replace(reference)
     outcome = {
         "service": ctx.name, "candidate_version": version, "new_version": result["new"],
         "champion_version": ctx.spec.model.version, "champion_note": champion_note,
