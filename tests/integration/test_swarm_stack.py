@@ -178,6 +178,15 @@ def test_inv_verify_passes_with_the_task_checked_in_its_container(platform):
                          f"{SERVICE}.json").read_text())
     assert [g["labels"]["replica"] for g in listed] == [fact.replica]
     assert listed[0]["targets"] != [f"127.0.0.1:{platform['port']}"]
+    # inv verify probed the task there too, not through the port every task shares.
+    from runner.verify.targets import gather
+
+    env = open_env(platform["root"], quiet=True)
+    try:
+        (target,) = gather(env).replicas
+    finally:
+        env.store.close()
+    assert listed[0]["targets"] == [f"127.0.0.1:{target.admin_port}"]
     print(f"inv verify (swarm runtime): {took:.1f}s\n{proc.stdout}")
 
 
