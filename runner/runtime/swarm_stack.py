@@ -9,7 +9,8 @@ runtime therefore only says what is wanted and waits for the swarm's answer:
 
 * facts: the stack's services and their tasks, read back from the swarm (a manager) alone.
   Each task's container labels carry the service, spec hash, model name and version, so a
-  second checkout, or a runner on another manager, sees the same facts;
+  second checkout, or a runner on another manager, sees the same facts. A health-checked
+  read also keeps Prometheus' targets file in step with the tasks (``swarm_targets``);
 * converge: the compose file the specs render to *now* (handed in by the caller, since a
   runtime never renders), restricted to the one service, plus what this host adds (the
   image built for the spec hash, the registry mounts, the revision labels), written under
@@ -41,6 +42,7 @@ import yaml
 
 from runner.errors import HealthCheckFailed, NotInstalled, PermanentError, TemporaryError
 from runner.images.docker_client import MANAGED, api_error, client, label, not_found
+from runner.runtime import swarm_targets
 from runner.runtime.base import ConvergeResult, Progress, ReplicaFact, ReplicaSpec, Runtime
 from runner.runtime.docker_engine import DockerRuntime
 
@@ -79,6 +81,8 @@ class SwarmRuntime(Runtime):
         self.say = progress or _stderr
         # Images and mounts exactly as the Docker runtime makes them (one recipe).
         self.engine = DockerRuntime(state, root, environment, progress=self.say)
+        # Prometheus' file_sd targets, where the other runtimes write theirs.
+        self.targets_dir = state / "prometheus" / "config" / "targets"
 
     # ----------------------------------------------------------------- facts
 
@@ -111,6 +115,12 @@ class SwarmRuntime(Runtime):
             if check_health:
                 facts = [self._container_health(f) for f in facts]
             out.setdefault(name, []).extend(sorted(facts, key=lambda f: f.started_at))
+        if check_health:
+            # The swarm starts and replaces tasks by itself: the toolkit's own reads
+            # (plan, status, converge's wait) keep Prometheus' targets in step with it.
+            # Not the quick reads (check_health=False: inv verify, remove) that only look.
+            for name, found in out.items():
+                swarm_targets.sync(self.targets_dir, name, found)
         return out
 
     def _container_health(self, fact: ReplicaFact) -> ReplicaFact:
@@ -257,6 +267,7 @@ class SwarmRuntime(Runtime):
             ours = _timestamp(update.get("StartedAt")) >= since - 1
             if ours and state in FAILED_UPDATES:
                 self._wait_settled(spec.service)
+                self.facts([spec.service])  # targets of the tasks the rollback left
                 raise HealthCheckFailed(
                     f"swarm {state.replace('_', ' ')} the update of {spec.service}: "
                     f"{update.get('Message', '')}".rstrip(": "))
@@ -291,6 +302,7 @@ class SwarmRuntime(Runtime):
             client().api.remove_service(row["ID"])
             say(f"removed swarm service {row['Spec']['Name']}")
         self._wait_gone(service)
+        swarm_targets.sync(self.targets_dir, service, [])  # nothing left to scrape
         return gone
 
     def _wait_gone(self, service: str) -> None:

@@ -61,6 +61,23 @@ def replica_pid(platform: Platform, fact: ReplicaFact) -> int:
     return fact.pid
 
 
+def replica_admin_port(platform: Platform, fact: ReplicaFact) -> int:
+    """The port a replica's own /health, /model_info and /metrics answer on.
+
+    A swarm task's fact carries the service's public port, which every task of the
+    service binds (SO_REUSEPORT): a probe there is answered by any task, so with two
+    replicas one unhealthy or at another model version would pass as the other. The
+    task's own admin port is read from the file its container holds (the one the
+    container health check reads); the public port when that cannot be read (the task
+    has not bound it yet)."""
+    if platform.platform.verify.host or platform.platform.runtime != "swarm" \
+            or not fact.running or not fact.log:
+        return fact.admin_port
+    from runner.runtime.swarm_targets import admin_port
+
+    return admin_port(fact.log) or fact.admin_port
+
+
 def process_owner(host: Any, pid: int) -> str | None:
     """The user a process runs as, by the name the toolkit's user has on this machine.
 

@@ -16,7 +16,13 @@ from typing import Any
 
 from runner import contract
 from runner.operations.workspace import Env
-from runner.verify.backend import CONTAINER_RUNTIMES, platform_host, replica_host, replica_pid
+from runner.verify.backend import (
+    CONTAINER_RUNTIMES,
+    platform_host,
+    replica_admin_port,
+    replica_host,
+    replica_pid,
+)
 
 # Where the pinned serving packages live: the lock ``inv verify`` compares installs with.
 LOCK_FILE = Path(__file__).resolve().parents[1] / "serving" / "requirements.txt"
@@ -139,7 +145,7 @@ def gather(env: Env, service: str | None = None) -> Targets:
             targets.replicas.append(ReplicaTarget(
                 service=name, replica=fact.replica, pid=replica_pid(env.platform, fact),
                 running=fact.running,
-                port=fact.port, admin_port=fact.admin_port,
+                port=fact.port, admin_port=replica_admin_port(env.platform, fact),
                 pinned_version=svc.model.version,
                 host=replica_host(env.platform, fact),
             ))

@@ -3,7 +3,10 @@ network only): the stack deployed from the rendered compose file turns healthy, 
 to an image whose health check fails is rolled back by the swarm itself, a model version
 change under keep-alive load (start-first: two tasks share the public port through
 SO_REUSEPORT), ``inv rollback`` restores the previous version, and plan is clean after
-each. The same rendered file also runs under Debian's docker-compose 1.29.
+each. ``inv up`` then ``inv verify`` pass with the task checked in its container
+(``docker://<container id>``), and fail naming the checks when the swarm service is scaled
+to 0 behind the toolkit's back. The same rendered file also runs under Debian's
+docker-compose 1.29.
 
 One service (bankchurn: the shared fixtures register its models) with short health
 timings, so the module stays within a few minutes.
@@ -11,6 +14,7 @@ timings, so the module stays within a few minutes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -24,6 +28,7 @@ import pytest
 from reconcile_fixtures import (
     REPO,
     Load,
+    free_platform_ports,
     free_port,
     git,
     make_repo,
@@ -38,6 +43,8 @@ from runner.operations import open_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVICE = "bankchurn"
+INV = str(REPO / ".venv" / "bin" / "inv")
+DAEMONS = ("monitor", "alertmanager", "prometheus", "mlflow")
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +66,7 @@ def _swarm_repo(tmp: Path, port: int) -> Path:
     """make_repo's bankchurn on ``runtime: swarm`` with short health timings, rendered and
     committed (the image copies runner/)."""
     root = make_repo(tmp, port=port)
+    free_platform_ports(root)  # `inv up` starts MLflow and monitoring beside other tests
     shutil.copytree(REPO / "runner", root / "runner",
                     ignore=shutil.ignore_patterns("__pycache__"))
     platform = root / "specs" / "platform.yaml"
@@ -100,11 +108,19 @@ def platform(engine: object, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         try:
             open_env(root, quiet=True).runtime.remove(SERVICE)
         finally:
+            _stop_daemons(state)  # what `inv up` started, should a test stop half way
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+
+def _stop_daemons(state: Path) -> None:
+    from runner.runtime import daemons
+
+    for name in DAEMONS:
+        daemons.stop(state, name)
 
 
 def _service(engine: object, p: dict) -> dict:
@@ -133,6 +149,63 @@ def test_stack_from_the_rendered_file_is_healthy_and_plan_clean(platform, engine
     container = engine.api.inspect_container(fact.log)  # type: ignore[attr-defined]
     assert list(container["NetworkSettings"]["Networks"]) == ["host"]
     print(f"first reconcile (image build included): {took:.1f}s")
+
+
+def inv(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The real command line against the module's platform (the fixture's environment:
+    root, state dir, registry, Docker scope); tasks.py is the toolkit's."""
+    return subprocess.run([INV, *args], cwd=REPO, env=dict(os.environ), capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def test_inv_verify_passes_with_the_task_checked_in_its_container(platform):
+    up = inv("up", timeout=600)  # MLflow and monitoring too (a no-op for the stack)
+    assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+    started = time.monotonic()
+    proc = inv("verify", timeout=300)
+    took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " 0 failed" in proc.stdout
+    (fact,) = _facts(platform)
+    # The task's checks ran through testinfra's docker backend, in the task's container.
+    assert f"checked on docker://{fact.log}: {SERVICE}/{fact.replica}\n" in proc.stdout + "\n"
+    assert re.search(rf"(?m)^packages_lock +{SERVICE}/{re.escape(fact.replica)} +ok",
+                     proc.stdout)
+    assert re.search(rf"(?m)^prometheus_target +{SERVICE}/{re.escape(fact.replica)} +ok",
+                     proc.stdout)
+    # Prometheus scrapes the task on its own admin port, not the shared public one.
+    listed = json.loads((platform["state"] / "prometheus" / "config" / "targets" /
+                         f"{SERVICE}.json").read_text())
+    assert [g["labels"]["replica"] for g in listed] == [fact.replica]
+    assert listed[0]["targets"] != [f"127.0.0.1:{platform['port']}"]
+    # inv verify probed the task there too, not through the port every task shares.
+    from runner.verify.targets import gather
+
+    env = open_env(platform["root"], quiet=True)
+    try:
+        (target,) = gather(env).replicas
+    finally:
+        env.store.close()
+    assert listed[0]["targets"] == [f"127.0.0.1:{target.admin_port}"]
+    print(f"inv verify (swarm runtime): {took:.1f}s\n{proc.stdout}")
+
+
+def test_inv_verify_names_the_service_scaled_to_zero_behind_its_back(platform, engine):
+    try:
+        engine.services.get(_service(engine, platform)["ID"]).scale(0)  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 60
+        while _facts(platform) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        proc = inv("verify", "--json", timeout=300)
+        assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+        failing = {r["check"]: r for r in json.loads(proc.stdout)["checks"]
+                   if r["outcome"] == "failed"}
+        assert failing["replicas"]["detail"].startswith("0/1 replicas running"), failing
+        assert reconcile_command() == 0  # healed, for the scenarios that follow
+        (fact,) = _facts(platform)
+        assert fact.healthy and model_version(platform["port"]) == "1"
+    finally:
+        _stop_daemons(platform["state"])  # the scenarios below drive the runtime alone
 
 
 def test_an_image_failing_its_health_check_is_rolled_back_by_the_swarm(platform, engine):

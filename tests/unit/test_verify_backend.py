@@ -55,6 +55,26 @@ def test_a_container_replica_is_its_container_pid_one() -> None:
     assert backend.replica_pid(_platform("local"), _fact(pid=77)) == 77
 
 
+def test_a_swarm_task_is_probed_on_its_own_admin_port(monkeypatch) -> None:
+    # The fact's admin port is the public one, shared by every task of the service.
+    from runner.runtime import swarm_targets
+
+    read: list[str] = []
+    ports = {"4f5e6d7c8b9a": 41234}
+    monkeypatch.setattr(swarm_targets, "admin_port", lambda c: read.append(c) or ports.get(c))
+    task = _fact(replica="bankchurn.1.x1y2z3", log="4f5e6d7c8b9a", admin_port=8001)
+    assert backend.replica_admin_port(_platform("swarm"), task) == 41234
+    assert read == ["4f5e6d7c8b9a"]
+    # Not written yet: the public port, as the facts have it.
+    assert backend.replica_admin_port(_platform("swarm"), _fact(log="other", admin_port=8001)) \
+        == 8001
+    # A stopped task is not entered; docker and local facts carry the real admin port.
+    assert backend.replica_admin_port(_platform("swarm"), _fact(running=False)) == 9001
+    assert backend.replica_admin_port(_platform("docker"), _fact()) == 9001
+    assert backend.replica_admin_port(_platform("local"), _fact()) == 9001
+    assert read == ["4f5e6d7c8b9a", "other"]
+
+
 @pytest.fixture
 def answering() -> Iterator[int]:
     class Handler(http.server.BaseHTTPRequestHandler):
