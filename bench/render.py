@@ -1,6 +1,6 @@
 """``inv render`` and ``inv validate`` as a user runs them, for 3, 100 and 1,000 services.
 
-    .venv/bin/python bench/render.py [--sizes 3,100,1000] [--repeat 3]
+    .venv/bin/python bench/render.py [--sizes 3,100,1000] [--repeat 3] [--against REV]
 
 Each size gets a temporary repository (the real ``specs/`` with N copies of bankchurn's spec,
 each with its own name, port and project folder) and the real CLI is run in it as separate
@@ -19,16 +19,23 @@ Rows per size:
 
 Aims (issue 15): render cold of 1,000 services under 3 s, a re-render after one change under
 0.5 s, ``inv validate`` of 1,000 services under 1 s.
+
+The anchor runs in the same run, on the same machine: ``--against REV`` (default ``bafe95e``,
+main when issue 15 was filed) is exported with ``git archive`` and its own CLI, specs and
+templates are timed the same way beside this tree's (``--against ''`` skips it). This machine's
+speed drifts by a third within an hour: only figures of one run compare.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import resource
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,6 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 INV = Path(sys.executable).parent / "inv"
 AIMS = {("render cold", 1000): 3.0, ("render 1 change", 1000): 0.5, ("validate", 1000): 1.0}
+ANCHOR = "bafe95e"  # main when issue 15 was filed
 
 
 @dataclass
@@ -46,9 +54,10 @@ class Run:
     cpu: float
 
 
-def run(root: Path, *args: str) -> Run:
-    """One CLI process in ``root``; wall and CPU (user + system) of that child."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLGITOPS_ROOT": str(root),
+def run(root: Path, *args: str, code: Path = ROOT) -> Run:
+    """One CLI process in ``root`` with the toolkit at ``code``; wall and CPU (user +
+    system) of that child."""
+    env = {**os.environ, "PYTHONPATH": str(code), "MLGITOPS_ROOT": str(root),
            "MLGITOPS_STATE_DIR": str(root / ".state")}
     # A user's Python keeps compiled bytecode in __pycache__; this sandbox's environment sets
     # PYTHONDONTWRITEBYTECODE, which alone made every run compile the toolkit again (+80 ms).
@@ -69,11 +78,30 @@ def best(repeat: int, once: Callable[[], Run]) -> Run:
     return Run(min(r.wall for r in runs), min(r.cpu for r in runs))
 
 
-def make_repo(dest: Path, count: int) -> Path:
-    """A repository with the real platform spec and ``count`` services."""
-    shutil.copytree(ROOT / "specs", dest / "specs")
-    shutil.copy(ROOT / "tasks.py", dest / "tasks.py")
-    template = (ROOT / "specs/services/bankchurn.yaml").read_text()
+def export(rev: str, dest: Path) -> Path:
+    """The tree of ``rev`` (``git archive``): the anchor's code, specs and templates."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev],
+                             capture_output=True, check=True).stdout
+    dest.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def compiled(code: Path) -> Path:
+    """Bytecode written for ``code``'s toolkit first, so neither side pays compiling in a
+    timed run (a user's second run never does)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(code / "runner"),
+                    str(code / "tasks.py")], check=True, env={**os.environ,
+                   "PYTHONDONTWRITEBYTECODE": ""})
+    return code
+
+
+def make_repo(dest: Path, count: int, source: Path = ROOT) -> Path:
+    """A repository with ``source``'s platform spec and ``count`` services."""
+    shutil.copytree(source / "specs", dest / "specs")
+    shutil.copy(source / "tasks.py", dest / "tasks.py")
+    template = (source / "specs/services/bankchurn.yaml").read_text()
     for path in (dest / "specs/services").glob("*.yaml"):
         path.unlink()
     for i in range(count):
@@ -96,27 +124,31 @@ def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def bench_size(count: int, repeat: int) -> list[tuple[str, int, Run, str]]:
+def bench_size(count: int, repeat: int, code: Path = ROOT) -> list[tuple[str, int, Run, str]]:
     rows: list[tuple[str, int, Run, str]] = []
+
+    def timed(root: Path, *args: str) -> Run:
+        return run(root, *args, code=code)
+
     with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
-        root = make_repo(Path(tmp), count)
+        root = make_repo(Path(tmp), count, source=code)
         generated = root / "generated" / "dev"
-        rows.append(("validate cold", count, run(root, "validate"), ""))
-        rows.append(("validate", count, best(repeat, lambda: run(root, "validate")), ""))
-        cold = run(root, "render")
+        rows.append(("validate cold", count, timed(root, "validate"), ""))
+        rows.append(("validate", count, best(repeat, lambda: timed(root, "validate")), ""))
+        cold = timed(root, "render")
         files = sum(1 for p in generated.rglob("*") if p.is_file())
         rows.append(("render cold", count, cold, f"{files} files written"))
         before = snapshot(generated)
-        rows.append(("render warm", count, best(repeat, lambda: run(root, "render")), ""))
+        rows.append(("render warm", count, best(repeat, lambda: timed(root, "render")), ""))
         rewritten = sum(1 for k, v in snapshot(generated).items() if before.get(k) != v)
         rows[-1] = (*rows[-1][:3], f"{rewritten} files rewritten")
         rows.append(("render --check", count,
-                     best(repeat, lambda: run(root, "render", "--check")), ""))
+                     best(repeat, lambda: timed(root, "render", "--check")), ""))
 
         spec = root / "specs/services/svc0000.yaml"
         before = snapshot(generated)
         spec.write_text(spec.read_text().replace("warning: 0.01,", "warning: 0.02,", 1))
-        changed = run(root, "render")
+        changed = timed(root, "render")
         after = snapshot(generated)
         rewritten_paths = sorted(k for k, v in after.items() if before.get(k) != v)
         others = [p for p in rewritten_paths if "svc0000" not in p]
@@ -132,21 +164,30 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="3,100,1000")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--against", default=ANCHOR, help="anchor revision ('' for none)")
     args = parser.parse_args()
     load = os.getloadavg()
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
-          f"({os.cpu_count()} cores)\n")
-    header = f"{'case':<16} | {'services':>8} | {'wall s':>7} | {'cpu s':>7} | {'aim s':>5} | note"
+          f"({os.cpu_count()} cores); anchor: {args.against or 'none'}\n")
+    header = (f"{'case':<16} | {'services':>8} | {'wall s':>7} | {'cpu s':>7} | "
+              f"{'anchor wall s':>13} | {'aim s':>5} | note")
     print(header)
     print("-" * len(header))
-    for size in (int(s) for s in args.sizes.split(",")):
-        for case, count, r, note in bench_size(size, args.repeat):
-            aim = AIMS.get((case, count))
-            mark = "" if aim is None else f"{aim:>5.1f}"
-            if aim is not None and r.wall > aim:
-                note = ("over the aim; " + note).rstrip("; ")
-            print(f"{case:<16} | {count:>8} | {r.wall:>7.3f} | {r.cpu:>7.3f} | {mark:>5} | {note}")
-        sys.stdout.flush()
+    with tempfile.TemporaryDirectory(prefix="bench-anchor-") as tmp:
+        anchor = compiled(export(args.against, Path(tmp) / "tree")) if args.against else None
+        compiled(ROOT)
+        for size in (int(s) for s in args.sizes.split(",")):
+            old = {case: r for case, _, r, _ in bench_size(size, args.repeat, anchor)
+                   } if anchor is not None else {}
+            for case, count, r, note in bench_size(size, args.repeat):
+                aim = AIMS.get((case, count))
+                mark = "" if aim is None else f"{aim:>5.1f}"
+                if aim is not None and r.wall > aim:
+                    note = ("over the aim; " + note).rstrip("; ")
+                before = f"{old[case].wall:>13.3f}" if case in old else f"{'':>13}"
+                print(f"{case:<16} | {count:>8} | {r.wall:>7.3f} | {r.cpu:>7.3f} | {before} | "
+                      f"{mark:>5} | {note}")
+            sys.stdout.flush()
     load = os.getloadavg()
     print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 

@@ -144,10 +144,17 @@ def apply(directory: Path, changes: Iterable[Change]) -> list[str]:
 
 
 def _write_atomic(path: str, tmp: str, text: str) -> None:
-    # str paths and os calls: pathlib's joins and wrappers add up over 8,000 small files.
+    # str paths and bare os calls: pathlib's joins add up over 10,000 small files, and
+    # open() adds an fstat, an isatty ioctl and two seeks to every file (8 system calls
+    # instead of 4; on this VM's disk a third of a cold render of 1,000 services).
+    data = memoryview(text.encode("utf-8"))
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)  # readers never see a half-written file
     except BaseException:
         with contextlib.suppress(OSError):
