@@ -6,7 +6,8 @@ empty (nothing observed), and a converge prints what it would run instead of run
     kubectl apply --server-side --field-manager=mlgitops -f <each rendered manifest>
     kubectl rollout status deployment/<service> -n <namespace> --timeout=<budget>s
 
-The manifests are the rendered ``generated/<env>/k8s/<service>/*.yaml`` (validated
+The manifests are the rendered ``generated/<env>/k8s/<service>.yaml`` (one multi-document
+file per service, each object validated
 strictly against the Kubernetes schemas by the render tests); server-side apply makes the
 cluster merge them field by field with one field manager, so a rerun is a no-op and a field
 another manager owns is a conflict, not a silent overwrite. The rollout wait is the spec's
@@ -30,17 +31,17 @@ FIELD_MANAGER = "mlgitops"
 KUBECTL = "kubectl"
 
 
-def manifest_dir(root: Path, environment: str, service: str) -> Path:
-    return root / "generated" / environment / "k8s" / service
+def manifest_file(root: Path, environment: str, service: str) -> Path:
+    return root / "generated" / environment / "k8s" / f"{service}.yaml"
 
 
 def manifests(root: Path, environment: str, service: str) -> list[Path]:
-    """The rendered manifests of ``service``, in a stable order (the same every run)."""
-    files = sorted(manifest_dir(root, environment, service).glob("*.yaml"))
-    if not files:
-        raise PermanentError(f"{manifest_dir(root, environment, service).relative_to(root)} "
-                             f"holds no manifests: run `inv render --env {environment}`")
-    return files
+    """The rendered manifests of ``service`` (one file of every object it needs)."""
+    path = manifest_file(root, environment, service)
+    if not path.is_file():
+        raise PermanentError(f"{path.relative_to(root)} is missing: run "
+                             f"`inv render --env {environment}`")
+    return [path]
 
 
 def deployment_of(files: Iterable[Path], service: str) -> tuple[str, str]:

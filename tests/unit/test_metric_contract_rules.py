@@ -82,8 +82,10 @@ def _rule_exprs(files: dict[str, str]) -> list[str]:
 def _dashboard_models(files: dict[str, str]) -> list[dict]:
     models = [json.loads(t) for p, t in files.items() if p.startswith("grafana/dashboards/")]
     for path, text in files.items():
-        if path.endswith("dashboards-configmap.yaml"):
-            models += [json.loads(doc) for doc in yaml.safe_load(text)["data"].values()]
+        if path.startswith("k8s/"):  # a service's objects; its dashboards are in the ConfigMap
+            for obj in yaml.safe_load_all(text):
+                if obj["kind"] == "ConfigMap":
+                    models += [json.loads(doc) for doc in obj["data"].values()]
     return models
 
 

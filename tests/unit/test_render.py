@@ -48,19 +48,24 @@ def test_every_artifact_is_present(files: dict[str, str]) -> None:
     }
     for svc in ("bankchurn", "carvision", "telecom"):
         expected |= {f"prometheus/rules/{svc}.yml", f"prometheus/tests/{svc}.yml"}
-        expected |= {
-            f"k8s/{svc}/{kind}.yaml"
-            for kind in (
-                "deployment",
-                "service",
-                "hpa",
-                "pdb",
-                "prometheusrule",
-                "dashboards-configmap",
-            )
-        }
+        expected.add(f"k8s/{svc}.yaml")  # every Kubernetes object of the service, one stream
         expected |= {f"docker/{svc}/Dockerfile", f"docker/{svc}/Dockerfile.dockerignore"}
     assert set(files) == expected
+
+
+def k8s_object(files: dict[str, str], service: str, kind: str) -> dict:
+    """The one object of ``kind`` in the service's rendered Kubernetes file."""
+    (found,) = [doc for doc in yaml.safe_load_all(files[f"k8s/{service}.yaml"])
+                if doc["kind"] == kind]
+    return found
+
+
+def test_a_services_kubernetes_file_holds_each_object_once_configmap_first(
+        files: dict[str, str]) -> None:
+    for svc in ("bankchurn", "carvision", "telecom"):
+        kinds = [doc["kind"] for doc in yaml.safe_load_all(files[f"k8s/{svc}.yaml"])]
+        assert kinds == ["ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler",
+                         "PodDisruptionBudget", "PrometheusRule"]
 
 
 def test_every_file_says_generated_and_parses(files: dict[str, str]) -> None:
@@ -77,7 +82,7 @@ def test_every_file_says_generated_and_parses(files: dict[str, str]) -> None:
         else:
             first = text.splitlines()[0]
             assert first.startswith("# Generated from specs/") and "do not edit" in first, path
-            assert yaml.safe_load(text), path
+            assert all(yaml.safe_load_all(text)), path  # every document (k8s: one per object)
         assert text.endswith("\n") and not text.endswith("\n\n"), path
 
 
@@ -128,7 +133,7 @@ def test_rules_cover_every_threshold_and_severity(
     assert critical["annotations"]["runbook"] == "docs/runbook.md#error-rate"
     assert rules["BankchurnMemoryWarning"]["expr"].endswith("/ (512 * 1024 * 1024) >= 0.8")
     # The k8s PrometheusRule carries exactly the same group.
-    crd = yaml.safe_load(files["k8s/bankchurn/prometheusrule.yaml"])
+    crd = k8s_object(files, "bankchurn", "PrometheusRule")
     assert crd["spec"]["groups"] == groups
 
 
@@ -144,7 +149,7 @@ def test_alertmanager_routes_by_severity_to_the_runner(files: dict[str, str]) ->
 
 
 def test_service_dashboards_are_pinned_to_their_service(files: dict[str, str]) -> None:
-    cm = yaml.safe_load(files["k8s/carvision/dashboards-configmap.yaml"])
+    cm = k8s_object(files, "carvision", "ConfigMap")
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert set(cm["data"]) == {
         "service-overview.json",
@@ -156,7 +161,7 @@ def test_service_dashboards_are_pinned_to_their_service(files: dict[str, str]) -
     assert overview["uid"] == "carvision-service-overview"
     assert overview["templating"]["list"][0]["query"] == "carvision"
     assert "specs/services/carvision.yaml" in overview["description"]
-    assert "@@" not in files["k8s/carvision/dashboards-configmap.yaml"]
+    assert "@@" not in files["k8s/carvision.yaml"]
 
 
 # ------------------------------------------------------------------ write and check
@@ -170,12 +175,12 @@ def test_write_then_check_is_clean_and_detects_every_difference(
     out = tmp_path / "generated" / "dev"
     rules = out / "prometheus/rules/bankchurn.yml"
     rules.write_text(rules.read_text().replace(">= 0.05", ">= 0.5"))
-    (out / "k8s/bankchurn/pdb.yaml").unlink()
+    (out / "k8s/bankchurn.yaml").unlink()
     (out / "k8s/old-service").mkdir()
     (out / "k8s/old-service/deployment.yaml").write_text("kind: Deployment\n")
     result = check(tmp_path, "dev", files)
     assert result.changed == ["generated/dev/prometheus/rules/bankchurn.yml"]
-    assert result.missing == ["generated/dev/k8s/bankchurn/pdb.yaml"]
+    assert result.missing == ["generated/dev/k8s/bankchurn.yaml"]
     assert result.extra == ["generated/dev/k8s/old-service/deployment.yaml"]
     assert "-      expr: " in result.diff and ">= 0.5'" in result.diff
     assert "no spec produces this file" in result.summary()
@@ -327,5 +332,6 @@ def test_the_autoscaler_keeps_inside_the_specs_scaling_bounds(
     svc["replicas"] = replicas
     if scaling is not None:
         svc["scaling"] = scaling
-    hpa = yaml.safe_load(render_all(Platform.model_validate(data))["k8s/bankchurn/hpa.yaml"])
+    hpa = k8s_object(render_all(Platform.model_validate(data)), "bankchurn",
+                     "HorizontalPodAutoscaler")
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (replicas, ceiling)

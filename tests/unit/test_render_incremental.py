@@ -66,11 +66,12 @@ def test_reuse_never_hides_a_hand_edit_a_deletion_or_a_stray_file(repo: Path) ->
     assert render_command("dev", root=repo) == 0
     rules = out / "prometheus" / "rules" / "bankchurn.yml"
     rules.write_text("edited by hand\n")
-    (out / "k8s" / "carvision" / "hpa.yaml").unlink()
+    (out / "k8s" / "carvision.yaml").unlink()
     (out / "k8s" / "stray.yaml").write_text("x: 1\n")
     assert render_command("dev", root=repo) == 0
     assert render_command("dev", check_only=True, root=repo) == 0
     assert rules.read_text() != "edited by hand\n"
+    assert (out / "k8s" / "carvision.yaml").is_file()  # deleted by hand: rendered again
     assert not (out / "k8s" / "stray.yaml").exists()
 
 
