@@ -21,13 +21,15 @@ retrain promotes: this tests the faults, not the gate (test_lifecycle tests the 
 
 Cost (2 cores): one retrain of 600 rows takes 13 s at load 2 and 21 s at load 3.5; a kill
 after the commit costs a whole deploy in the next reconcile (11-21 s), before it under a
-second; the test took 6.5 min at load 1-5 and 8.6 min at load 3-3.6. Its own file, so CI's
-``--dist loadfile`` runs it on a worker beside the deploy kill test.
+second; the test took 6.5 min at load 1-5 and 8.6 min at load 3-3.6, 15 min inside CI. Its own
+file, so CI's ``--dist loadfile`` runs it on a worker beside the deploy kill test; CI runs 6 of
+the 20 points (``POINTS``), ``MLGITOPS_FAULTS=full`` all of them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import subprocess
@@ -52,7 +54,11 @@ from reconcile_fixtures import free_port, git, make_repo
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SEED = 1313
-POINTS = 20
+# All 20 seeded points took 15 minutes in CI (loaded 2 cores, beside the rest of the suite),
+# over its 25-minute budget: CI runs the first 6 of the same seeded points and the 3 hooks;
+# MLGITOPS_FAULTS=full runs all 20 (`MLGITOPS_FAULTS=full .venv/bin/pytest
+# tests/integration/test_faults_kill_retrain.py`, 6.5-8.6 min alone).
+POINTS = 20 if os.environ.get("MLGITOPS_FAULTS") == "full" else 6
 ROWS = 600  # one retrain takes seconds; retrain.min_rows is 200 (120 held out)
 FIRST_SEED = 100  # data seeds: one fresh data set per retrain, so each is a new version
 
