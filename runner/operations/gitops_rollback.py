@@ -77,13 +77,10 @@ def rollback(
                        f"(model v{target.model_version})", target.number)
     abandoned = env.store.current(name)
     edited, commit_id = pin_and_commit(env, name, target, reason=reason, commit=commit)
-    # Marked as soon as git holds the decision, not after the switch: a runner killed during
-    # the deploy left the abandoned revision "good", and the next `inv rollback` without a
-    # target went back to it.
-    if abandoned is not None and abandoned.model_version != target.model_version:
-        env.store.set_outcome(name, abandoned.number, ROLLED_BACK)
     # A new decision: the plan that led here (if any) was for the spec just replaced.
     outcome = deploy(env, name, reason=f"rollback to revision {target.number}: {reason}")
+    if abandoned is not None and abandoned.model_version != target.model_version:
+        env.store.set_outcome(name, abandoned.number, ROLLED_BACK)
     env.store.audit("rollback", actor=env.actor, service=name, outcome="ok",
                     to_revision=target.number, model_version=target.model_version,
                     reason=reason, no_commit=not commit, commit=commit_id, spec_edited=edited)

@@ -137,32 +137,6 @@ def test_rollback_restores_the_spec_when_git_fails_and_deploys_nothing(repo: Pat
     env.store.close()
 
 
-def test_a_rollback_stopped_during_its_deploy_has_already_abandoned_the_bad_revision(
-        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Git holds the decision once the commit lands: a runner that dies in the deploy after
-    # it must not leave the abandoned revision "good" for the next `inv rollback` to pick.
-    import runner.operations.gitops_rollback as gitops_rollback
-    from runner.state.state_store import ROLLED_BACK
-
-    env = open_env(repo, quiet=True)
-    good = env.store.add_revision(SERVICE, spec_hash="old", model_name="bankchurn-model",
-                                  model_version=3, actor="t", reason="earlier", outcome=SUCCESS)
-    bad = env.store.add_revision(SERVICE, spec_hash=env.replica_spec(SERVICE).revision[0],
-                                 model_name="bankchurn-model", model_version=1, actor="t",
-                                 reason="the bad one", outcome=SUCCESS)
-
-    def killed(*args: object, **kwargs: object) -> None:
-        raise KeyboardInterrupt  # the runner stopped mid-deploy
-
-    monkeypatch.setattr(gitops_rollback, "deploy", killed)
-    with pytest.raises(KeyboardInterrupt):
-        rollback(env, SERVICE, reason="test")
-    assert "version: 3" in _spec(repo).read_text() and _dirty(repo) == ""  # committed
-    outcomes = {r.number: r.outcome for r in env.store.revisions(SERVICE)}
-    assert outcomes[bad.number] == ROLLED_BACK and outcomes[good.number] == SUCCESS
-    env.store.close()
-
-
 def test_rollback_refuses_while_another_apply_runs(repo: Path, other_holder: None) -> None:
     from runner.operations.module_env import ENV
     from runner.operations.service_modules import RollbackArgs, RollbackModule
