@@ -15,5 +15,7 @@ echo "== dockerd"; bash scripts/dockerd.sh
 # A basetemp of our own: pytest prunes old pytest-N dirs of other sessions on the machine.
 # Three workers on two cores: the integration tests mostly wait on the processes they
 # start (MLflow, replicas, dockerd); a module's tests stay on one worker (module fixtures).
-echo "== pytest"; pytest -q -n 3 --dist loadfile --durations=25 \
+# --no-loadscope-reorder: files go out in tests/conftest.py's order, longest first (xdist's
+# own order, most tests first, sent the long few-test files last: a 13-minute tail).
+echo "== pytest"; pytest -q -n 3 --dist loadfile --no-loadscope-reorder --durations=25 \
   --basetemp="$(mktemp -d)/pytest" "$@"

@@ -1,4 +1,6 @@
-"""Suite-wide: the longest test files start first under ``pytest -n 3 --dist loadfile``.
+"""Suite-wide: the longest test files start first under ``pytest -n 3 --dist loadfile
+--no-loadscope-reorder`` (scripts/test.sh; without that flag xdist sends the files with the
+most tests first, whatever the order here).
 
 xdist hands each worker a file and, whenever the worker has two tests or fewer pending,
 another one. A worker that starts a long file of few tests late keeps the files queued

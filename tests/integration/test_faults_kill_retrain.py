@@ -138,7 +138,7 @@ def _phase(at: float, ends: list[tuple[float, str]]) -> str:
     return next((phase for end, phase in ends if at <= end), "bookkeeping after the deploy")
 
 
-def test_kill_9_at_20_points_of_a_retrain_with_promote_then_reconcile_converges(
+def test_kill_9_at_seeded_points_of_a_retrain_with_promote_then_reconcile_converges(
         lab: dict) -> None:
     root, env = lab["root"], lab["env"]
     test_started = time.monotonic()
