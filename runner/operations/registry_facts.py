@@ -71,23 +71,8 @@ def _from_rest(uri: str, wanted: set[tuple[str, int]]) -> set[tuple[str, int]]:
 
 def alias_version(tracking_uri: str, model: str, alias: str) -> int | None:
     """The version an alias points at (sqlite only; None when unknown)."""
-    if not tracking_uri.startswith("sqlite:///"):
-        return None
-    db = Path(tracking_uri.removeprefix("sqlite:///"))
-    if not db.is_file():
-        return None
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            row = conn.execute(
-                "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
-                (model, alias),
-            ).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return None
-    return int(row[0]) if row else None
+    found = alias_versions(tracking_uri, alias)
+    return None if found is None else found.get(model)
 
 
 def alias_versions(tracking_uri: str, alias: str) -> dict[str, int] | None:
