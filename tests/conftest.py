@@ -11,7 +11,34 @@ each other and the short ones fill in around them.
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+
 import pytest
+
+# mlflow.set_tracking_uri/set_registry_uri export these to os.environ (for child processes)
+# and keep module globals: a test that opened MLflow in-process would otherwise point every
+# later test of the same xdist worker at its registry (a doctor test saw a model
+# "registered" that way in CI).
+MLFLOW_URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+MLFLOW_URI_GLOBALS = (("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
+                      ("mlflow.tracking._model_registry.utils", "_registry_uri"))
+
+
+@pytest.fixture(autouse=True)
+def mlflow_uris_stay_in_their_test() -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in MLFLOW_URI_VARS}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    for module, attribute in MLFLOW_URI_GLOBALS:
+        loaded = sys.modules.get(module)  # never import mlflow just to reset it
+        if loaded is not None:
+            setattr(loaded, attribute, None)
 
 # Longest first, from CI's --durations (setup + calls of each file, 2 loaded cores).
 LONGEST_FIRST = (
