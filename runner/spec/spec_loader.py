@@ -32,10 +32,15 @@ class Doc:
     1,000 services never builds its 50,000-entry position tables.
     """
 
-    def __init__(self, data: Any, pos: Positions | Callable[[], Positions], file: str) -> None:
+    def __init__(self, data: Any, pos: Positions | Callable[[], Positions], file: str,
+                 json: str | None = None) -> None:
         self.data = data
         self._pos = pos
         self.file = file  # the base file, for errors that belong to the document as a whole
+        # ``data`` as the JSON text it was cached as, while no overlay has changed it:
+        # pydantic validates that text in one pass about three times faster than it
+        # validates the decoded dict (70 -> 25 ms for 1,000 services).
+        self.json = json
 
     @property
     def pos(self) -> Positions:
@@ -53,6 +58,7 @@ class Doc:
 
         self.data = merge_values(base, section)
         self._pos = merged_positions
+        self.json = None
 
 
 def spec_paths(root: Path) -> tuple[Path, list[Path], Path]:
@@ -111,15 +117,14 @@ def _positions(path: Path, display: str) -> Positions:
     return positions_of(read.data, read.mark, display)
 
 
-def _read(
-    root: Path, path: Path, problems: Problems, cache: SpecReadCache
-) -> tuple[Any, Positions | Callable[[], Positions], bool]:
-    """Parse one file; returns (data, positions, ok). Empty files read as ``{}``."""
+def _read(root: Path, path: Path, problems: Problems, cache: SpecReadCache) -> Doc | None:
+    """Parse one file into a ``Doc``, None when it cannot be used (reported). Empty files
+    read as ``{}``."""
     display = _rel(root, path)
     sig = signature(path) if cache.path is not None else ""
     cached = cache.unchanged(display, sig)
     if isinstance(cached, dict):  # not read at all: size, times and inode as recorded
-        return cached, lambda: _positions(path, display), True
+        return Doc(cached, lambda: _positions(path, display), display, cache.text(display))
     try:
         raw = path.read_bytes()
     except OSError:
@@ -127,7 +132,7 @@ def _read(
     sha = digest(raw) if raw is not None else ""
     cached = cache.get(display, sha, sig) if raw is not None else None
     if isinstance(cached, dict):
-        return cached, lambda: _positions(path, display), True
+        return Doc(cached, lambda: _positions(path, display), display, cache.text(display))
     read = read_yaml(path, display, raw)
     data, mark, yaml_problems = read.data, read.mark, read.problems
     for yp in yaml_problems:
@@ -137,7 +142,7 @@ def _read(
         return positions_of(data, mark, display)
 
     if yaml_problems and data is None:
-        return None, pos, False
+        return None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -146,10 +151,10 @@ def _read(
             (),
             f"the top level must be a mapping, not {type_name(data)}",
         )
-        return None, pos, False
+        return None
     if not yaml_problems and read.plain and raw is not None:
         cache.put(display, sha, data, sig)
-    return data, pos, True
+    return Doc(data, pos, display)
 
 
 def _load(root: Path, env: str, problems: Problems, cache: SpecReadCache) -> Platform | None:
@@ -164,10 +169,10 @@ def _load(root: Path, env: str, problems: Problems, cache: SpecReadCache) -> Pla
             Pos(_rel(root, overlay_file)), (), f"unknown environment '{env}' (known: {known})"
         )
     else:
-        data, pos, ok = _read(root, overlay_file, problems, cache)
-        overlay_pos = pos() if callable(pos) else pos  # its keys are checked right here
-        if ok:
-            overlay = data
+        read = _read(root, overlay_file, problems, cache)
+        if read is not None:
+            overlay_pos = read.pos  # its keys are checked right here
+            overlay = read.data
 
     # The overlay's own shape: only platform/services, and only sections that are mappings.
     for key in list(overlay):
@@ -186,16 +191,16 @@ def _load(root: Path, env: str, problems: Problems, cache: SpecReadCache) -> Pla
 
     docs: dict[str, Doc] = {}
     if platform_file.is_file():
-        data, pos, ok = _read(root, platform_file, problems, cache)
-        if ok:
-            docs["platform"] = Doc(data, pos, _rel(root, platform_file))
+        read = _read(root, platform_file, problems, cache)
+        if read is not None:
+            docs["platform"] = read
     else:
         problems.add_at(Pos(_rel(root, platform_file)), (), "file is missing")
 
     for path in service_files:
-        data, pos, ok = _read(root, path, problems, cache)
-        if ok:
-            docs["service:" + path.stem] = Doc(data, pos, _rel(root, path))
+        read = _read(root, path, problems, cache)
+        if read is not None:
+            docs["service:" + path.stem] = read
     if not service_files:
         problems.add_at(Pos(_rel(root, root / "specs" / "services")), (), "no service specs")
 
@@ -269,6 +274,11 @@ def _apply_overlay(
 def _validate(doc: Doc | None, model: type[BaseModel], problems: Problems) -> BaseModel | None:
     if doc is None:
         return None
+    if doc.json is not None:
+        try:
+            return model.model_validate_json(doc.json)
+        except ValidationError:
+            pass  # the dict's own validation below words and places every problem
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:

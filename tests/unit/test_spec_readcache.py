@@ -115,3 +115,52 @@ def test_a_file_changed_just_now_is_always_read(
     reads = _count_reads(monkeypatch)
     load_platform(root, "dev", cache_dir=cache)
     assert "telecom.yaml" in reads  # copied a moment ago: read, then parsed from the cache
+
+
+def _validated_from_dicts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the services validated from a dict (not from their cached JSON text)."""
+    from runner.spec.models import ServiceSpec
+
+    seen: list[str] = []
+    original = ServiceSpec.model_validate.__func__  # type: ignore[attr-defined]
+
+    def model_validate(cls: type[ServiceSpec], data: object, **kw: object) -> ServiceSpec:
+        seen.append(data.get("name", "?") if isinstance(data, dict) else "?")
+        return original(cls, data, **kw)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(ServiceSpec, "model_validate", classmethod(model_validate))
+    return seen
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_a_warm_load_builds_the_same_platform_as_a_cold_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str) -> None:
+    import runner.spec.readcache as readcache
+
+    root, cache = _repo(tmp_path)
+    monkeypatch.setattr(readcache, "SETTLED_NS", 0)
+    cold = load_platform(root, env)  # no cache at all
+    load_platform(root, env, cache_dir=cache)
+    from_dicts = _validated_from_dicts(monkeypatch)
+    warm = load_platform(root, env, cache_dir=cache)
+    assert warm == cold
+    # Services the overlay changes are validated from the merged dict; the others from the
+    # JSON text they were cached as (the fast path this test holds to the cold result).
+    assert sorted(from_dicts) == ([] if env == "dev" else sorted(cold.services))
+    if env != "dev":
+        assert {s.replicas for s in warm.services.values()} == {2 if env == "staging" else 3}
+
+
+def test_a_cached_spec_that_fails_validation_reports_the_same_problems(tmp_path: Path) -> None:
+    root, cache = _repo(tmp_path)
+    spec = root / "specs" / "services" / "bankchurn.yaml"
+    text = spec.read_text().replace("replicas: 1", "replicas: many\nreplicaz: 2", 1)
+    assert text != spec.read_text()
+    spec.write_text(text)
+    problems = []
+    for cache_dir in (None, cache, cache):  # cold, then twice from the cache
+        with pytest.raises(SpecError) as err:
+            load_platform(root, "dev", cache_dir=cache_dir)
+        problems.append(str(err.value))
+    assert "replicas" in problems[0] and "replicaz" in problems[0]
+    assert problems[1] == problems[0] and problems[2] == problems[0]
