@@ -10,10 +10,12 @@ all counted. Times are wall clock and CPU (user + system of the child, from
 and the load average is printed with the table.
 
 Rows per size:
-  render cold      first ``inv render``: empty generated/, no render cache
+  render cold      ``inv render`` with nothing rendered before: no generated/, no render
+                   cache, no compiled templates (best of --repeat, each from empty)
   render warm      ``inv render`` again, nothing changed (best of --repeat)
-  render 1 change  one service's ``alerts.error_rate.warning`` edited, then ``inv render``;
-                   ``files`` counts the files rewritten (only that service's should be)
+  render 1 change  one service's ``alerts.error_rate.warning`` edited, then ``inv render``
+                   (best of --repeat edits); the note counts the files each rewrote (only
+                   that service's should be)
   render --check   ``inv render --check`` on an up-to-date tree (best of --repeat)
   validate         ``inv validate`` (best of --repeat; the first run is shown as cold)
 
@@ -138,7 +140,18 @@ def bench_size(count: int, repeat: int, code: Path = ROOT) -> list[tuple[str, in
         generated = root / "generated" / "dev"
         rows.append(("validate cold", count, timed(root, "validate"), ""))
         rows.append(("validate", count, best(repeat, lambda: timed(root, "validate")), ""))
-        cold = timed(root, "render")
+        def cold_render() -> Run:
+            # Nothing rendered before: no generated/, no workflows, no render manifests, no
+            # compiled templates (the specs' own cache stays, as after ``inv validate``).
+            shutil.rmtree(root / "generated", ignore_errors=True)
+            shutil.rmtree(root / ".github", ignore_errors=True)
+            for path in (root / ".state" / "cache").glob("*"):
+                if path.name.startswith(("render-", "jinja-")):
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+            os.sync()  # the last run's 5,000 files written back before this one is timed
+            return timed(root, "render")
+
+        cold = best(repeat, cold_render)
         files = sum(1 for p in generated.rglob("*") if p.is_file())
         rows.append(("render cold", count, cold, f"{files} files written"))
         before = snapshot(generated)
@@ -148,17 +161,26 @@ def bench_size(count: int, repeat: int, code: Path = ROOT) -> list[tuple[str, in
         rows.append(("render --check", count,
                      best(repeat, lambda: timed(root, "render", "--check")), ""))
 
+        # One edit, then ``inv render`` right away, as a user does; --repeat edits of the
+        # same threshold (0.01 -> 0.02 -> 0.01 ...), the best one shown like the other rows.
         spec = root / "specs/services/svc0000.yaml"
-        before = snapshot(generated)
-        spec.write_text(spec.read_text().replace("warning: 0.01,", "warning: 0.02,", 1))
-        changed = timed(root, "render")
-        after = snapshot(generated)
-        rewritten_paths = sorted(k for k, v in after.items() if before.get(k) != v)
-        others = [p for p in rewritten_paths if "svc0000" not in p]
-        note = f"{len(rewritten_paths)} files rewritten"
+        changes: list[Run] = []
+        counts: set[int] = set()
+        others: set[str] = set()
+        for step in range(repeat):
+            old, new = ("0.01", "0.02") if step % 2 == 0 else ("0.02", "0.01")
+            before = snapshot(generated)
+            spec.write_text(spec.read_text().replace(f"warning: {old},", f"warning: {new},", 1))
+            changes.append(timed(root, "render"))
+            after = snapshot(generated)
+            rewritten_paths = sorted(k for k, v in after.items() if before.get(k) != v)
+            counts.add(len(rewritten_paths))
+            others.update(p for p in rewritten_paths if "svc0000" not in p)
+        note = f"{'/'.join(map(str, sorted(counts)))} files rewritten"
         if others:
-            note += f" ({len(others)} not of svc0000: {', '.join(others[:3])})"
-        rows.append(("render 1 change", count, changed, note))
+            note += f" ({len(others)} not of svc0000: {', '.join(sorted(others)[:3])})"
+        rows.append(("render 1 change", count, Run(min(r.wall for r in changes),
+                                                    min(r.cpu for r in changes)), note))
     return rows
 
 
