@@ -18,16 +18,17 @@ from collections.abc import Iterator
 import pytest
 
 # mlflow.set_tracking_uri/set_registry_uri export these to os.environ (for child processes)
-# and keep module globals: a test that opened MLflow in-process would otherwise point every
-# later test of the same xdist worker at its registry (a doctor test saw a model
-# "registered" that way in CI).
+# and keep module globals. Code under test that opens MLflow in-process (a module fixture
+# training the projects, say) would otherwise point every later test of the same xdist
+# worker at its registry: the doctor test saw three models "registered" that way in CI.
+# Module fixtures are covered too: monkeypatch.delenv of a variable that is not set
+# records nothing to undo, so the one mlflow sets afterwards outlived its module.
 MLFLOW_URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 MLFLOW_URI_GLOBALS = (("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
                       ("mlflow.tracking._model_registry.utils", "_registry_uri"))
 
 
-@pytest.fixture(autouse=True)
-def mlflow_uris_stay_in_their_test() -> Iterator[None]:
+def _keep_mlflow_uris() -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in MLFLOW_URI_VARS}
     yield
     for name, value in saved.items():
@@ -39,6 +40,18 @@ def mlflow_uris_stay_in_their_test() -> Iterator[None]:
         loaded = sys.modules.get(module)  # never import mlflow just to reset it
         if loaded is not None:
             setattr(loaded, attribute, None)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def mlflow_uris_stay_in_their_module() -> Iterator[None]:
+    # Autouse: set up before the module's own module fixtures, torn down after them.
+    yield from _keep_mlflow_uris()
+
+
+@pytest.fixture(autouse=True)
+def mlflow_uris_stay_in_their_test() -> Iterator[None]:
+    yield from _keep_mlflow_uris()
+
 
 # Longest first, from CI's --durations (setup + calls of each file, 2 loaded cores).
 LONGEST_FIRST = (

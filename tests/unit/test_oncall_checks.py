@@ -127,7 +127,7 @@ def test_doctor_checks_each_line_ok_or_problem_with_fix(
     assert code == 1
     assert any(line.startswith("FAIL mlflow") for line in out)
     registry = [i for i, line in enumerate(out) if line.startswith("FAIL registry   bankchurn")]
-    assert registry and "inv retrain --service bankchurn" in out[registry[0] + 1]
+    assert registry and "inv retrain --service bankchurn" in out[registry[0] + 1], "\n".join(out)
     for name in ("port", "lock", "disk", "clock"):
         assert any(line.split()[1] == name for line in out if line[:4] in ("ok  ", "warn",
                                                                            "FAIL")), name
