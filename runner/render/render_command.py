@@ -127,7 +127,19 @@ def check_generated(root: Path, env: str) -> CheckResult:
 
 def render_command(env: str = "dev", check_only: bool = False, root: Path | None = None) -> int:
     """Render (or with ``check_only`` compare) generated/<env>/; returns the exit code."""
-    root = Path(root or repo_root()).resolve()
+    # The specs, the views and the rendered text all stay alive until the command ends, so
+    # the cyclic GC frees nothing here; its first pass after loading 1,000 specs alone took
+    # 10-15 ms of a 0.4 s re-render. Off for the command, back on for in-process callers.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _render(env, check_only, Path(root or repo_root()).resolve())
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _render(env: str, check_only: bool, root: Path) -> int:
     if check_only:
         result = check_generated(root, env)
         if result.ok:
@@ -139,9 +151,6 @@ def render_command(env: str = "dev", check_only: bool = False, root: Path | None
         return 1
     cache = cache_dir(root)
     platform = load_platform(root, env, cache_dir=cache)  # once, for both outputs
-    # The specs stay alive until the process ends: the cyclic GC need not scan them again
-    # at every collection the rendering triggers (30 ms of a re-render at 1,000 services).
-    gc.freeze()
     keys = service_keys(platform, inputs_key())  # for both directories
     plan = plan_env(root, env, cache=cache, platform=platform, keys=keys)  # renders, no writes
     changes = apply_render(plan)
