@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
+from runner.gc_pause import gc_paused
 from runner.locations import cache_dir, repo_root
 from runner.spec.spec_loader import load_platform
 
@@ -13,18 +13,12 @@ def validate_command(env: str = "dev", root: Path | None = None) -> str:
     """Validate; print and return the summary line. Raises ``SpecError`` with every problem."""
     root = root or repo_root()
     # The spec cache render keeps (parsed files by content, cron verdicts): 1,000 unchanged
-    # specs are not parsed again. Validation itself runs on every spec each time. The cyclic
-    # GC stays off until the loaded specs are dropped: its first pass over them once the
-    # loader turned it back on cost 10-15 ms and could free nothing.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # specs are not parsed again. Validation itself runs on every spec each time. The GC
+    # stays paused until the loaded specs are dropped (see runner.gc_pause).
+    with gc_paused():
         platform = load_platform(root, env, cache_dir=cache_dir(root))
         count, environment = len(platform.services), platform.environment
         del platform
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     line = f"ok: {count} service{'s' if count != 1 else ''}, environment {environment}"
     print(line)
     return line
