@@ -49,6 +49,7 @@ def replica_spec(
         health_timeout_s=svc.health.timeout_s,
         health_retries=svc.health.retries,
         health_interval_s=svc.health.interval_s,
+        health_start_period_s=svc.health.start_period_s,
         smoke_request=project / svc.smoke_request,
         tracking_uri=tracking_uri,
         extra_env=dict(extra_env or {}),

@@ -115,8 +115,9 @@ class ServiceView:
 
     @property
     def start_period_s(self) -> int:
-        # The deploy gate waits retries * interval for health; give containers the same grace.
-        return max(10, math.ceil(self.spec.health.retries * self.spec.health.interval_s))
+        # The same grace the deploy gate gives a starting replica (ReplicaSpec.start_budget_s
+        # adds retries * interval, as the container's health check counts them after it).
+        return self.spec.health.start_period_s
 
     @property
     def start_period(self) -> str:
@@ -125,6 +126,14 @@ class ServiceView:
     @property
     def probe_period_s(self) -> int:
         return max(1, math.ceil(self.spec.health.interval_s))
+
+    @property
+    def startup_failure_threshold(self) -> int:
+        # The deploy gate's whole start budget (start period, then retries x interval) in
+        # probe periods, so the kubelet gives a pod as long as the other runtimes do.
+        health = self.spec.health
+        budget = health.start_period_s + health.retries * health.interval_s
+        return max(1, math.ceil(budget / self.probe_period_s))
 
     @property
     def liveness_period_s(self) -> int:

@@ -25,7 +25,6 @@ from typing import Any
 
 from runner.errors import HealthCheckFailed, NotInstalled
 
-LOAD_ALLOWANCE_S = 150.0
 STANDBY_TTL_S = 900.0  # how long a parked replica is kept (it exits by itself after this)
 
 @dataclass(frozen=True)
@@ -43,6 +42,7 @@ class ReplicaSpec:
     health_timeout_s: float = 2.0
     health_retries: int = 20
     health_interval_s: float = 0.5
+    health_start_period_s: float = 150.0
     smoke_request: Path | None = None
     tracking_uri: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -53,11 +53,12 @@ class ReplicaSpec:
 
     @property
     def start_budget_s(self) -> float:
-        """How long a replica may take to become healthy: the spec's retries x interval,
-        plus model loading (importing mlflow and sklearn takes 5 s on an idle machine and
-        over 40 s on a busy one). A replica whose model *failed* to load is given up on at
-        once (local runtime), so the allowance only costs time when it is needed."""
-        return LOAD_ALLOWANCE_S + self.health_retries * self.health_interval_s
+        """How long a replica may take to become healthy: the spec's start period (model
+        loading: importing mlflow and sklearn takes 5 s on an idle machine and over 40 s on
+        a busy one) plus retries x interval, as a container's health check counts it. A
+        replica whose model *failed* to load is given up on at once (local runtime), so the
+        allowance only costs time when it is needed."""
+        return self.health_start_period_s + self.health_retries * self.health_interval_s
 
 
 @dataclass(frozen=True)

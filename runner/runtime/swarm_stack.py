@@ -268,9 +268,11 @@ class SwarmRuntime(Runtime):
             if ours and state in FAILED_UPDATES:
                 self._wait_settled(spec.service)
                 self.facts([spec.service])  # targets of the tasks the rollback left
+                message = str(update.get("Message", ""))
+                why = task_failure(message.rsplit(" ", 1)[-1]) if "task" in message else ""
                 raise HealthCheckFailed(
                     f"swarm {state.replace('_', ' ')} the update of {spec.service}: "
-                    f"{update.get('Message', '')}".rstrip(": "))
+                    f"{message}".rstrip(": ") + (f" ({why})" if why else ""))
             facts = self.facts([spec.service]).get(spec.service, [])
             good = [f for f in facts if f.revision == spec.revision and f.running
                     and f.healthy]
@@ -349,6 +351,30 @@ def task_fact(service: str, task: dict[str, Any]) -> ReplicaFact:
         healthy=state == "running" if state in ("running", "starting") else None,
         log=str(container.get("ContainerID") or ""),
     )
+
+
+def task_failure(task_id: str) -> str:
+    """Why a task the swarm gave up on ended, in a few words: its error or state message,
+    its exit code, and the last output of its container's health check while the
+    container is still there ("" when the swarm no longer knows the task)."""
+    try:
+        task = client().api.inspect_task(task_id)
+    except api_error():
+        return ""
+    status = task.get("Status") or {}
+    parts = [str(status.get("Err") or status.get("Message") or status.get("State") or "")]
+    container = status.get("ContainerStatus") or {}
+    if container.get("ExitCode") and "exit" not in parts[0]:
+        parts.append(f"exit code {container['ExitCode']}")
+    if container.get("ContainerID"):
+        try:
+            state = client().api.inspect_container(container["ContainerID"])["State"]
+        except api_error():
+            state = {}
+        log = (state.get("Health") or {}).get("Log") or []
+        if log:
+            parts.append(f"last health check: {_tail(str(log[-1].get('Output', '')))}")
+    return "; ".join(p for p in parts if p)
 
 
 def _timestamp(value: object) -> float:

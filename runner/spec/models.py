@@ -273,6 +273,11 @@ class HealthSpec(StrictModel):
     timeout_s: float = Field(default=2.0, gt=0, le=60)
     retries: int = Field(default=20, ge=1, le=1000)
     interval_s: float = Field(default=0.5, gt=0, le=60)
+    # How long a starting replica may take to load its model before failed checks count
+    # (compose's start_period, a Kubernetes startup probe). Importing mlflow and sklearn
+    # takes 5 s on an idle machine and over 40 s on a busy one, more inside a CPU limit. A
+    # healthy answer ends the period at once, so it only costs time for a broken replica.
+    start_period_s: int = Field(default=150, ge=0, le=3600)
 
 
 class ResourcesSpec(StrictModel):

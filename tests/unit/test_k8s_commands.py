@@ -55,10 +55,14 @@ def test_commands_name_every_manifest_and_the_validated_deployment(service: str)
     (deployment,) = deployments
     meta = deployment["metadata"]
     assert rollout[3:6] == [f"deployment/{meta['name']}", "-n", meta["namespace"]]
-    # The rollout wait covers the pods' own start: the liveness delay and readiness probes.
+    # The rollout wait covers the pods' own start: the startup and readiness probes.
     timeout = int(rollout[6].removeprefix("--timeout=").removesuffix("s"))
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert timeout > container["livenessProbe"].get("initialDelaySeconds", 0)
+    startup = container["startupProbe"]
+    startup_s = startup["periodSeconds"] * startup["failureThreshold"]
+    assert startup_s >= spec.start_budget_s  # as long as the other runtimes wait
+    assert timeout + startup["periodSeconds"] > startup_s  # and kubectl waits that long
+    assert "initialDelaySeconds" not in container["livenessProbe"]
     assert timeout >= container["readinessProbe"]["periodSeconds"] * \
         container["readinessProbe"]["failureThreshold"]
 
