@@ -371,9 +371,12 @@ def task_failure(task_id: str) -> str:
             state = client().api.inspect_container(container["ContainerID"])["State"]
         except api_error():
             state = {}
-        log = (state.get("Health") or {}).get("Log") or []
-        if log:
-            parts.append(f"last health check: {_tail(str(log[-1].get('Output', '')))}")
+        # The newest check that said something (one cut short by the stop says nothing).
+        said = [str(e.get("Output") or "").strip()
+                for e in (state.get("Health") or {}).get("Log") or []]
+        said = [text for text in said if text]
+        if said:
+            parts.append(f"last health check: {_tail(said[-1])}")
     return "; ".join(p for p in parts if p)
 
 
