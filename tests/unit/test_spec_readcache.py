@@ -164,3 +164,33 @@ def test_a_cached_spec_that_fails_validation_reports_the_same_problems(tmp_path:
         problems.append(str(err.value))
     assert "replicas" in problems[0] and "replicaz" in problems[0]
     assert problems[1] == problems[0] and problems[2] == problems[0]
+
+
+@pytest.mark.parametrize("damage", ["project gone", "smoke request gone", "bad value"])
+def test_settled_cached_specs_report_the_same_problems_as_a_cold_load(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    import runner.spec.readcache as readcache
+
+    root, cache = _repo(tmp_path)
+    monkeypatch.setattr(readcache, "SETTLED_NS", 0)
+    projects = root / "projects"
+    projects.unlink()
+    shutil.copytree(REPO / "projects" / "telecom" / "tests", projects / "telecom" / "tests")
+    for name in ("bankchurn", "carvision"):
+        shutil.copytree(REPO / "projects" / name / "tests", projects / name / "tests")
+    spec = root / "specs" / "services" / "telecom.yaml"
+    if damage == "bad value":
+        spec.write_text(spec.read_text().replace("replicas: 1", "replicas: many", 1))
+    else:
+        load_platform(root, "dev", cache_dir=cache)  # cached while valid
+    if damage == "project gone":
+        shutil.rmtree(projects / "telecom")
+    elif damage == "smoke request gone":
+        (projects / "telecom" / "tests" / "fixtures" / "sample_request.json").unlink()
+    problems = []
+    for cache_dir in (None, cache, cache):  # cold, then twice from the settled cache
+        with pytest.raises(SpecError) as err:
+            load_platform(root, "dev", cache_dir=cache_dir)
+        problems.append(str(err.value))
+    assert "telecom.yaml:" in problems[0], problems[0]
+    assert problems[1] == problems[0] and problems[2] == problems[0]
