@@ -34,14 +34,14 @@ def train_registry(tmp: Path, services: list[str]) -> tuple[str, dict[str, str]]
     from runner.ml.data_validation import validate_frame
     from runner.ml.evaluate import score
     from runner.ml.modeling import build_model
-    from runner.ml.schemas import get_schema
+    from runner.ml.project import load_project
 
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     os.environ.update(MLFLOW_TRACKING_URI=uri, MLGITOPS_STATE_DIR=str(tmp / "state"))
     versions = {}
     for project in services:
-        schema = get_schema(project)
         project_dir = REPO / "projects" / project
+        schema = load_project(project_dir).contract  # a project is a folder (issue 9)
         clean = validate_frame(generator(project).generate(rows=TRAIN_ROWS, seed=7), schema)
         cut = int(len(clean) * 0.8)
         train, test = clean.iloc[:cut], clean.iloc[cut:]

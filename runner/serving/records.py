@@ -14,7 +14,9 @@ are built here from the declaration, so no project's names appear in this module
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -77,8 +79,15 @@ def request_date() -> str:
 
 
 def prediction_timestamp() -> str:
-    """Now (UTC) as ``YYYY-MM-DDTHH:MM:SSZ``, the form earlier services answered with."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Now (UTC) as ``YYYY-MM-DDTHH:MM:SSZ``, the form earlier services answered with.
+    Called for every answer of a batch: formatted once per second (a strftime per row was
+    a tenth of a 1,000-row /predict_batch)."""
+    return _utc_second(int(time.time()))
+
+
+@lru_cache(maxsize=2)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
 def _field(col: Column) -> tuple[Any, Any]:

@@ -133,3 +133,26 @@ def test_public_socket_is_shareable_admin_socket_is_not() -> None:
             bind_socket("127.0.0.1", port, reuse_port=False)
     finally:
         public.close()
+
+
+def test_prediction_timestamp_is_utc_now_to_the_second() -> None:
+    import datetime as dt
+
+    from runner.serving.records import prediction_timestamp
+
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    for _ in range(3):  # formatted once per second: each call still says the current one
+        before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        stamp = dt.datetime.strptime(prediction_timestamp(), fmt).replace(tzinfo=dt.UTC)
+        after = dt.datetime.now(dt.UTC)
+        assert before <= stamp <= after, (before, stamp, after)
+        time.sleep(0.6)
+
+
+def test_responses_are_compact_json_and_never_nan() -> None:
+    from runner.serving.app import _json
+
+    body = {"predictions": [{"prediction": 1, "probability": 0.25}], "count": 1, "x": "é"}
+    response = _json(body)
+    assert response.body == json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    assert json.loads(_json({"value": float("nan")}).body) == {"value": None}  # valid JSON
