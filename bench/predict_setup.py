@@ -14,9 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 TRAIN_ROWS = 5000
 
 
-def generator(project: str) -> Any:
+def generator(project: str, tree: Path = REPO) -> Any:
     spec = importlib.util.spec_from_file_location(
-        f"generate_{project}", REPO / "projects" / project / "generate.py"
+        f"generate_{project}", tree / "projects" / project / "generate.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -24,25 +24,40 @@ def generator(project: str) -> Any:
     return module
 
 
-def train_registry(tmp: Path, services: list[str]) -> tuple[str, dict[str, str]]:
+def train_registry(tmp: Path, services: list[str], tree: Path = REPO) -> tuple[str, dict[str, str]]:
     """Each project's pipeline (its own params.yaml) trained on generated rows and
-    registered in a temporary sqlite registry: (tracking URI, versions)."""
+    registered in a temporary sqlite registry: (tracking URI, versions). ``tree``: whose
+    projects; its code must be the ``runner`` imported (bench/predict_batch.py trains the
+    anchor's in a process of its own)."""
     import joblib
     from threadpoolctl import threadpool_limits
 
     from runner.ml import registry, stages
-    from runner.ml.data_validation import validate_frame
     from runner.ml.evaluate import score
     from runner.ml.modeling import build_model
-    from runner.ml.project import load_project
+
+    try:  # a project is a folder since issue 9; before, the toolkit knew each schema
+        from runner.ml.data_validation import validate_frame
+        from runner.ml.project import load_project
+
+        def contract(project_dir: Path) -> Any:
+            return load_project(project_dir).contract
+    except ImportError:
+        from runner.ml.validate import validate_frame  # type: ignore[no-redef]
+
+        from runner.ml.schemas import get_schema  # type: ignore[attr-defined]
+
+        def contract(project_dir: Path) -> Any:
+            return get_schema(project_dir.name)
 
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     os.environ.update(MLFLOW_TRACKING_URI=uri, MLGITOPS_STATE_DIR=str(tmp / "state"))
     versions = {}
     for project in services:
-        project_dir = REPO / "projects" / project
-        schema = load_project(project_dir).contract  # a project is a folder (issue 9)
-        clean = validate_frame(generator(project).generate(rows=TRAIN_ROWS, seed=7), schema)
+        project_dir = tree / "projects" / project
+        schema = contract(project_dir)
+        clean = validate_frame(generator(project, tree).generate(rows=TRAIN_ROWS, seed=7),
+                               schema)
         cut = int(len(clean) * 0.8)
         train, test = clean.iloc[:cut], clean.iloc[cut:]
         params = stages.load_params(project_dir)
