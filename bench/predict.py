@@ -207,26 +207,31 @@ def interleaved(
 
 
 def start_replica(
-    service: str, version: str, tracking_uri: str, state: Path, extra: dict[str, str] | None = None
+    service: str, version: str, tracking_uri: str, state: Path, extra: dict[str, str] | None = None,
+    tree: Path = REPO,
 ) -> tuple[subprocess.Popen[bytes], int]:
+    """One replica of ``tree``'s code and project (bench/predict_batch.py starts the
+    anchor's too), run in ``state``: ``python -m`` puts its working directory first on
+    sys.path, which must not be another checkout."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {
         **os.environ,
         "MLGITOPS_SERVICE": service,
-        "MLGITOPS_PROJECT_DIR": str(REPO / "projects" / service),
+        "MLGITOPS_PROJECT_DIR": str(tree / "projects" / service),
         "MODEL_NAME": f"{service}-model",
         "MODEL_VERSION": version,
         "MLFLOW_TRACKING_URI": tracking_uri,
         "MLGITOPS_STATE_DIR": str(state),
         "PORT": str(port),
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(tree),
         **(extra or {}),
     }
     log = open(state / f"{service}.log", "ab")  # noqa: SIM115 (lives as long as the process)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner.serving.launch"], env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "runner.serving.launch"], env=env, stdout=log, stderr=log,
+        cwd=state,
     )
     deadline = time.monotonic() + 300
     health = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"

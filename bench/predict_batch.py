@@ -51,9 +51,8 @@ def trained(tree: Path, work: Path) -> str:
 def start(tree: Path, service: str, uri: str, state: Path) -> tuple[subprocess.Popen[bytes], int]:
     import predict  # bench/predict.py: its free-port, health-wait replica start
 
-    predict.REPO = tree  # the project folder and PYTHONPATH of this tree
     state.mkdir(parents=True)
-    return predict.start_replica(service, "1", uri, state)
+    return predict.start_replica(service, "1", uri, state, tree=tree)
 
 
 def main() -> None:
@@ -74,9 +73,6 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         trees = {"anchor": export(args.against, Path(tmp) / "anchor"), "this tree": REPO}
-        # ``python -m`` puts the working directory first on sys.path: not this checkout's,
-        # or the anchor's replica would import this tree's runner.
-        os.chdir(tmp)
         uris = {side: trained(tree, Path(tmp) / f"registry-{i}")
                 for i, (side, tree) in enumerate(trees.items())}
         for service in SERVICES:
@@ -102,7 +98,6 @@ def main() -> None:
                     proc.terminate()
                     proc.wait(timeout=30)
             rows.append((service, times))
-        os.chdir(REPO)
     print(f"\n/predict_batch of 1,000 rows (the sample request x 1,000), ms; {args.batches} "
           f"batches per side, alternating; anchor {args.against}; load average "
           f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores")
